@@ -1,0 +1,1 @@
+"""CLI command modules of the shared core (each exposes `register(subparsers)`)."""

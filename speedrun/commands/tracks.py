@@ -1,0 +1,44 @@
+"""`speedrun tracks [--json] [--all]`: the tracks and their rules."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from speedrun.tracks import Track, list_tracks
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("tracks", help="list the tracks and their rules")
+    p.add_argument("--json", action="store_true", help="print every field as JSON")
+    p.add_argument("--all", action="store_true", help="include hidden (test-only) tracks")
+    p.set_defaults(handler=run)
+
+
+def describe(t: Track) -> str:
+    r, s = t.rules, t.scale
+    lines = [
+        f"{t.key}  {t.title}" + ("  [hidden]" if t.hidden else ""),
+        f"  data:     {t.dataset.source} @ {t.dataset.revision[:12]}, val = first "
+        f"{t.dataset.val_tokens:,} tokens of {t.dataset.val_file.name}",
+        f"  target:   mean val loss < {r.target_val_loss} over >= {r.runs_required} runs, "
+        f"one-sided t-test p < {r.significance_alpha}",
+        f"  beat:     Welch t-test on time p < {r.beat_alpha}, at least {r.min_speedup:.1%} faster"
+        + (", paired A/B against the record" if r.paired_ab else ""),
+        f"  hardware: {t.hardware.klass}; launcher: {' '.join(t.launcher.command)} "
+        f"({t.launcher.backend})",
+        f"  model:    {s.n_layer} layers x {s.n_embd} wide, seq {s.seq_len}, "
+        f"{s.batch_tokens:,} tokens/step on {s.device}",
+        f"  limits:   {t.limits.wall_clock_s} s wall clock, {t.limits.untimed_cap_s} s untimed",
+    ]
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    tracks = list_tracks(include_hidden=args.all or args.json)
+    if args.json:
+        print(json.dumps([t.to_dict() for t in tracks], indent=2))
+    else:
+        print("\n\n".join(describe(t) for t in tracks))
+    return 0

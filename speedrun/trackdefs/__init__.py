@@ -1,0 +1,1 @@
+"""Track definitions as TOML data files, one per (track, version)."""

@@ -1,0 +1,235 @@
+"""Tracks: versioned rulesets, stored as TOML data in `speedrun/trackdefs/`.
+
+A track fixes everything that makes two results comparable: the data (and how to get and pin
+it), the validation slice and target, the hardware class and launcher, the scale handed to a
+variant (world size, device, model shape, sequence length, batch, token ceiling), the clock
+limits, and the statistical rules for a claim and for beating a record. Changing any rule means
+a new file with a new version; a record belongs to exactly one (id, version).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import asdict, dataclass
+from importlib import resources
+from typing import Any, Literal
+
+from speedrun.errors import TrackError
+
+DatasetKind = Literal["hub", "synthetic"]
+
+
+@dataclass(frozen=True)
+class DataFile:
+    name: str
+    tokens: int | None = None  # token count when known in advance
+    sha256: str | None = None  # pinned digest; None means "recorded at download"
+
+
+@dataclass(frozen=True)
+class Dataset:
+    kind: DatasetKind
+    name: str  # folder name under the data directory
+    source: str  # hub repo id, or "synthlang" for the built-in language
+    revision: str  # hub commit, or the generator version
+    repo_type: str
+    val_file: DataFile
+    train_pattern: str  # e.g. "fineweb_train_%06d.bin", numbered from 1
+    train_shards: int  # shards available (a fetch may take fewer)
+    train_files: tuple[DataFile, ...]  # pinned shards (synthetic tracks), else empty
+    val_tokens: int  # validation = the first val_tokens tokens of val_file
+    eos_token: int
+    synth: dict[str, int] | None = None  # seeds and sizes of a synthetic build
+
+    def train_name(self, index: int) -> str:
+        return self.train_pattern % index
+
+
+@dataclass(frozen=True)
+class Hardware:
+    klass: str  # e.g. "8xH100-80GB", "1xCUDA", "cpu"
+    accelerator: Literal["cuda", "cpu"]
+    count: int  # accelerators (or processes on CPU)
+    gpu_model_pattern: str  # substring a GPU name must contain; "" = any
+    ranked_per_gpu_model: bool
+
+
+@dataclass(frozen=True)
+class Launcher:
+    nproc_per_node: int
+    backend: Literal["nccl", "gloo"]
+
+    @property
+    def command(self) -> list[str]:
+        return ["torchrun", "--standalone", f"--nproc_per_node={self.nproc_per_node}"]
+
+
+@dataclass(frozen=True)
+class Scale:
+    """What the track hands a variant: where it runs and how big the model and batch are."""
+
+    device: Literal["cuda", "cpu"]
+    dtype: Literal["bfloat16", "float32"]
+    world_size: int
+    vocab_size: int
+    n_layer: int
+    n_head: int
+    n_embd: int
+    seq_len: int
+    batch_tokens: int  # tokens per optimizer step, all ranks together
+    max_train_tokens: int  # ceiling on training tokens a variant may consume
+    val_every_tokens: int  # suggested spacing of the variant's own val points (untimed)
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    seq_len: int  # the runner's evaluator cuts the slice into windows of this length
+    batch_seqs: int
+
+
+@dataclass(frozen=True)
+class Limits:
+    wall_clock_s: int  # the whole attempt, killed beyond this
+    untimed_cap_s: int  # most untimed time (startup+warmup+validation pauses) not counted
+    memory_bytes: int
+    pids: int
+
+
+@dataclass(frozen=True)
+class Rules:
+    target_val_loss: float
+    runs_required: int
+    significance_alpha: float  # one-sided t-test: mean val loss < target at p < alpha
+    beat_alpha: float  # one-sided Welch t-test (or paired A/B) on time at p < beat_alpha
+    min_speedup: float  # a new record must also be at least this fraction faster
+    paired_ab: bool  # whether a claim needs interleaved A/B runs against the record
+    record_backends: tuple[str, ...]  # backends whose bundles count toward records
+
+
+@dataclass(frozen=True)
+class Track:
+    id: str
+    version: int
+    title: str
+    description: str
+    hidden: bool  # hidden tracks (test-only) are left off the leaderboard by default
+    dataset: Dataset
+    hardware: Hardware
+    launcher: Launcher
+    scale: Scale
+    evaluation: Evaluation
+    limits: Limits
+    rules: Rules
+    entropy_floor: float | None = None  # best possible mean val loss, where known
+
+    @property
+    def key(self) -> str:
+        return f"{self.id}@v{self.version}"
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["launcher"]["command"] = " ".join(self.launcher.command)
+        data["hardware"]["class"] = data["hardware"].pop("klass")
+        return data
+
+
+def _section(raw: dict[str, Any], name: str, where: str) -> dict[str, Any]:
+    value = raw.get(name)
+    if not isinstance(value, dict):
+        raise TrackError(f"{where}: missing [{name}] table")
+    return value
+
+
+def _build(cls: type[Any], raw: dict[str, Any], where: str, **extra: Any) -> Any:
+    fields = set(cls.__dataclass_fields__)
+    unknown = set(raw) - fields
+    if unknown:
+        raise TrackError(f"{where}: unknown keys {sorted(unknown)}")
+    try:
+        return cls(**raw, **extra)
+    except TypeError as exc:
+        raise TrackError(f"{where}: {exc}") from None
+
+
+def parse_track(raw: dict[str, Any], where: str) -> Track:
+    """Build a Track from its TOML table, naming the file and field on any error."""
+    data = dict(_section(raw, "dataset", where))
+    val = DataFile(**data.pop("val_file"))
+    train_files = tuple(DataFile(**f) for f in data.pop("train_files", []))
+    dataset = _build(Dataset, data, f"{where} [dataset]", val_file=val, train_files=train_files)
+    hw = dict(_section(raw, "hardware", where))
+    hw["klass"] = hw.pop("class", None)
+    launcher = _build(Launcher, _section(raw, "launcher", where), f"{where} [launcher]")
+    rules = dict(_section(raw, "rules", where))
+    rules["record_backends"] = tuple(rules.get("record_backends", ()))
+    top = {k: v for k, v in raw.items() if not isinstance(v, dict)}
+    track = _build(
+        Track,
+        top,
+        where,
+        dataset=dataset,
+        hardware=_build(Hardware, hw, f"{where} [hardware]"),
+        launcher=launcher,
+        scale=_build(Scale, _section(raw, "scale", where), f"{where} [scale]"),
+        evaluation=_build(Evaluation, _section(raw, "evaluation", where), f"{where} [evaluation]"),
+        limits=_build(Limits, _section(raw, "limits", where), f"{where} [limits]"),
+        rules=_build(Rules, rules, f"{where} [rules]"),
+    )
+    _check_consistency(track, where)
+    return track
+
+
+def _check_consistency(t: Track, where: str) -> None:
+    if t.scale.world_size != t.launcher.nproc_per_node:
+        raise TrackError(f"{where}: scale.world_size must equal launcher.nproc_per_node")
+    if t.scale.n_embd % t.scale.n_head:
+        raise TrackError(f"{where}: n_embd must be divisible by n_head")
+    if t.scale.batch_tokens % (t.scale.world_size * t.scale.seq_len):
+        raise TrackError(f"{where}: batch_tokens must be a multiple of world_size * seq_len")
+    if t.dataset.val_tokens % t.evaluation.seq_len:
+        raise TrackError(f"{where}: val_tokens must be a multiple of evaluation.seq_len")
+    if t.rules.runs_required < 2:
+        raise TrackError(f"{where}: a t-test needs runs_required >= 2")
+
+
+def load_tracks() -> dict[str, list[Track]]:
+    """Every track definition shipped with the package, by id, oldest version first."""
+    found: dict[str, list[Track]] = {}
+    for entry in sorted(resources.files("speedrun.trackdefs").iterdir(), key=lambda e: e.name):
+        if not entry.name.endswith(".toml"):
+            continue
+        try:
+            raw = tomllib.loads(entry.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise TrackError(f"{entry.name}: {exc}") from None
+        track = parse_track(raw, entry.name)
+        found.setdefault(track.id, []).append(track)
+    for versions in found.values():
+        versions.sort(key=lambda t: t.version)
+    return found
+
+
+def get_track(track_id: str, version: int | None = None) -> Track:
+    """A track by id (`cpu-tiny`, or `cpu-tiny@v1`); the latest version unless one is given."""
+    if "@v" in track_id and version is None:
+        track_id, _, ver = track_id.partition("@v")
+        if not ver.isdigit():
+            raise TrackError(f"bad track version in {track_id}@v{ver!r}")
+        version = int(ver)
+    tracks = load_tracks()
+    if track_id not in tracks:
+        raise TrackError(f"unknown track {track_id!r} (known: {', '.join(sorted(tracks))})")
+    versions = tracks[track_id]
+    if version is None:
+        return versions[-1]
+    for track in versions:
+        if track.version == version:
+            return track
+    known = ", ".join(str(t.version) for t in versions)
+    raise TrackError(f"track {track_id!r} has no version {version} (known: {known})")
+
+
+def list_tracks(*, include_hidden: bool = False) -> list[Track]:
+    """The latest version of each track."""
+    latest = [versions[-1] for versions in load_tracks().values()]
+    return [t for t in latest if include_hidden or not t.hidden]
