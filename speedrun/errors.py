@@ -6,6 +6,7 @@
     ├── DataError                 data missing or not what it should be
     │   ├── ShardError            a .bin shard that cannot be read (names file and problem)
     │   └── IntegrityError        a file whose sha256 does not match its pin
+    ├── KeyFileError              a signing/public key file missing or not Ed25519 (exit 2)
     ├── LogParseError             a training log that cannot be parsed (names source and reason)
     ├── BundleError               a result bundle that cannot be read (exit 4)
     │   └── BundleInvalid         readable, but fails signature/hash/schema/rule checks (exit 3)
@@ -54,6 +55,10 @@ class IntegrityError(DataError):
         self.path = path
         self.expected_sha256 = expected_sha256
         self.actual_sha256 = actual_sha256
+
+
+class KeyFileError(SpeedrunError):
+    exit_code = 2
 
 
 class LogParseError(SpeedrunError):

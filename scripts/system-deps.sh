@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Install the system packages the test suite drives for real, where missing.
+set -euo pipefail
+need=()
+command -v podman >/dev/null || need+=(podman runc)
+command -v debootstrap >/dev/null || need+=(debootstrap)
+command -v chromium >/dev/null || need+=(chromium chromium-driver)
+[ -x /usr/bin/chromedriver ] || need+=(chromium-driver)
+ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need+=(postgresql)
+if [ ${#need[@]} -eq 0 ]; then
+  echo "system packages: all present"
+  exit 0
+fi
+if [ "$(id -u)" != 0 ]; then
+  echo "missing system packages: ${need[*]} (run as root or install them)" >&2
+  exit 1
+fi
+echo "installing: ${need[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null

@@ -1,0 +1,258 @@
+"""Result bundles: one gzip'd tar holding `manifest.json` and the files it vouches for.
+
+Writing is deterministic (sorted members, zeroed times and owners), so equal content gives
+equal bytes and the bundle's sha256 identifies it. Reading trusts nothing: it bounds sizes
+while decompressing, accepts only regular files with plain relative names, and separates
+"cannot be read" (`BundleError`) from "reads but fails a check" (`BundleInvalid`).
+`verify_bundle` is the one check both `speedrun verify` and the server's ingest run.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import tarfile
+import zlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import jsonschema
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from speedrun import signing
+from speedrun.errors import BundleError, BundleInvalid, KeyFileError, TrackError
+from speedrun.tracks import get_track
+
+MANIFEST = "manifest.json"
+DEFAULT_MAX_BYTES = 64 * 1024 * 1024  # uncompressed, all members together
+MAX_MEMBERS = 64
+
+
+@dataclass(frozen=True)
+class Bundle:
+    manifest: dict[str, Any]
+    members: dict[str, bytes]  # every member but manifest.json
+    sha256: str  # of the bundle file's bytes
+
+    def text(self, name: str) -> str:
+        """A member decoded as UTF-8, undecodable bytes replaced."""
+        return self.members[name].decode("utf-8", errors="replace")
+
+
+@dataclass(frozen=True)
+class Verdict:
+    key_id: str
+    trusted: bool  # signed by a key the caller trusts (always False without a trust list)
+    warnings: list[str] = field(default_factory=list)
+
+
+@cache
+def manifest_schema() -> dict[str, Any]:
+    text = resources.files("speedrun.schemas").joinpath("manifest.v1.schema.json").read_text()
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def signed_payload(manifest: Mapping[str, Any]) -> bytes:
+    return signing.canonical_json({k: v for k, v in manifest.items() if k != "signature"})
+
+
+def build_bundle(
+    manifest: Mapping[str, Any], members: Mapping[str, bytes], key: Ed25519PrivateKey
+) -> bytes:
+    """Fill in member digests and the signature, and return the bundle's bytes."""
+    for name in members:
+        check_member_name(name)
+    body = dict(manifest)
+    body["members"] = {
+        name: {"sha256": _sha256(data), "size_bytes": len(data)}
+        for name, data in sorted(members.items())
+    }
+    public = key.public_key()
+    body.pop("signature", None)
+    body["signature"] = {
+        "algorithm": signing.ALGORITHM,
+        "key_id": signing.key_id(public),
+        "public_key": signing.public_key_b64(public),
+        "value": signing.sign(key, signed_payload(body)),
+    }
+    files = {MANIFEST: json.dumps(body, indent=2, sort_keys=True).encode("utf-8")}
+    files.update(members)
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name in [MANIFEST, *sorted(members)]:
+            info = tarfile.TarInfo(name)
+            info.size, info.mtime, info.mode = len(files[name]), 0, 0o644
+            tar.addfile(info, io.BytesIO(files[name]))
+    return gzip.compress(raw.getvalue(), mtime=0)
+
+
+def check_member_name(name: str) -> None:
+    parts = name.split("/")
+    bad = (
+        not name
+        or name.startswith("/")
+        or "\\" in name
+        or "\x00" in name
+        or any(p in ("", ".", "..") for p in parts)
+        or len(name) > 200
+    )
+    if bad:
+        raise BundleInvalid(f"unsafe member name {name!r}", code="unsafe-member-name")
+
+
+def _gunzip(data: bytes, max_bytes: int) -> bytes:
+    """Decompress with a bound on the output, so a gzip bomb costs nothing."""
+    decomp = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        out = decomp.decompress(data, max_bytes + 1)
+    except zlib.error as exc:
+        raise BundleError(f"not a gzip'd bundle: {exc}") from None
+    if len(out) > max_bytes:
+        raise BundleInvalid(f"bundle expands beyond {max_bytes} bytes", code="too-large")
+    if not decomp.eof:
+        raise BundleError("truncated bundle: the gzip stream ends early")
+    return out
+
+
+def read_bundle(data: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Bundle:
+    """Parse bundle bytes; raises BundleError (unreadable) or BundleInvalid (unsafe)."""
+    if not data:
+        raise BundleError("empty file: not a bundle")
+    if data[:2] != b"\x1f\x8b":
+        raise BundleError("not a bundle: expected a gzip'd tar archive")
+    raw = _gunzip(data, max_bytes)
+    files: dict[str, bytes] = {}
+    try:
+        with tarfile.open(fileobj=io.BytesIO(raw), mode="r:") as tar:
+            for info in tar:
+                _read_member(tar, info, files)
+    except tarfile.TarError as exc:
+        raise BundleError(f"not a readable tar archive: {exc}") from None
+    if MANIFEST not in files:
+        raise BundleError(f"no {MANIFEST} in the bundle")
+    try:
+        manifest = json.loads(files.pop(MANIFEST).decode("utf-8"))
+    except UnicodeDecodeError:
+        raise BundleInvalid(f"{MANIFEST} is not UTF-8", code="bad-encoding") from None
+    except ValueError as exc:
+        raise BundleInvalid(f"{MANIFEST} is not JSON: {exc}", code="bad-manifest") from None
+    if not isinstance(manifest, dict):
+        raise BundleInvalid(f"{MANIFEST} must hold a JSON object", code="bad-manifest")
+    return Bundle(manifest=manifest, members=files, sha256=_sha256(data))
+
+
+def _read_member(tar: tarfile.TarFile, info: tarfile.TarInfo, files: dict[str, bytes]) -> None:
+    check_member_name(info.name)
+    if not info.isreg():
+        raise BundleInvalid(f"member {info.name!r} is not a regular file", code="unsafe-member")
+    if info.name in files:
+        raise BundleInvalid(f"member {info.name!r} appears twice", code="duplicate-member")
+    if len(files) >= MAX_MEMBERS:
+        raise BundleInvalid(f"more than {MAX_MEMBERS} members", code="too-many-members")
+    handle = tar.extractfile(info)
+    content = handle.read() if handle is not None else b""
+    if len(content) != info.size:
+        raise BundleError(f"truncated bundle: member {info.name!r} is cut short")
+    files[info.name] = content
+
+
+def verify_bundle(
+    bundle: Bundle, *, trusted: Mapping[str, Ed25519PublicKey] | None = None
+) -> Verdict:
+    """Schema, member hashes, signature, and the track's rules. Raises BundleInvalid."""
+    m = bundle.manifest
+    errors = sorted(
+        jsonschema.Draft202012Validator(manifest_schema()).iter_errors(m), key=lambda e: e.path
+    )
+    if errors:
+        first = errors[0]
+        where = "/".join(str(p) for p in first.absolute_path) or "(top level)"
+        raise BundleInvalid(f"manifest schema: at {where}: {first.message}", code="schema")
+    _check_members(bundle)
+    key_id = _check_signature(m, trusted)
+    warnings = check_rules(m)
+    return Verdict(key_id=key_id, trusted=trusted is not None, warnings=warnings)
+
+
+def _check_members(bundle: Bundle) -> None:
+    listed = bundle.manifest["members"]
+    for name, data in bundle.members.items():
+        if name not in listed:
+            raise BundleInvalid(f"member {name!r} is not listed in the manifest", code="unlisted")
+        if _sha256(data) != listed[name]["sha256"] or len(data) != listed[name]["size_bytes"]:
+            raise BundleInvalid(f"member {name!r} does not match its sha256", code="tampered")
+    missing = sorted(set(listed) - set(bundle.members))
+    if missing:
+        raise BundleInvalid(f"listed members missing: {', '.join(missing)}", code="missing-member")
+    variant = bundle.manifest["variant"]
+    if variant["path"] not in bundle.members:
+        raise BundleInvalid("the variant source is not in the bundle", code="missing-member")
+    if listed[variant["path"]]["sha256"] != variant["sha256"]:
+        raise BundleInvalid("variant.sha256 does not match the variant member", code="tampered")
+
+
+def _check_signature(m: Mapping[str, Any], trusted: Mapping[str, Ed25519PublicKey] | None) -> str:
+    sig = m["signature"]
+    try:
+        public = signing.public_key_from_b64(sig["public_key"])
+    except KeyFileError:
+        raise BundleInvalid("signature: malformed public key", code="bad-signature") from None
+    if signing.key_id(public) != sig["key_id"]:
+        raise BundleInvalid("signature: key_id does not match the public key", code="bad-signature")
+    if trusted is not None:
+        known = trusted.get(sig["key_id"])
+        if known is None:
+            raise BundleInvalid(
+                f"signature: key {sig['key_id']} is not a trusted runner key", code="unknown-key"
+            )
+        if signing.raw_public_bytes(known) != signing.raw_public_bytes(public):
+            raise BundleInvalid("signature: key differs from the trusted one", code="unknown-key")
+    if not signing.verify(public, signed_payload(m), sig["value"]):
+        raise BundleInvalid("signature does not match the manifest", code="bad-signature")
+    if m["runner"]["key_id"] != sig["key_id"]:
+        raise BundleInvalid("runner.key_id differs from the signing key", code="bad-signature")
+    return str(sig["key_id"])
+
+
+def check_rules(m: Mapping[str, Any]) -> list[str]:
+    """Checks against the track's rules; returns warnings, raises on a violation."""
+    try:
+        track = get_track(m["track"]["id"], m["track"]["version"])
+    except TrackError as exc:
+        raise BundleInvalid(str(exc), code="unknown-track") from None
+    fig, status = m["figures"], m["exit"]["status"]
+    if status == "completed":
+        if fig["time_ms"] is None or fig["val_loss"] is None:
+            raise BundleInvalid("a completed run must carry time_ms and val_loss", code="rules")
+        limit_ms = track.limits.wall_clock_s * 1000
+        if fig["time_ms"] > limit_ms:
+            raise BundleInvalid(f"time_ms exceeds the track's {limit_ms} ms", code="rules")
+    expected_source = "independently-evaluated" if m["variant"]["harness"] else "self-reported"
+    if fig["val_loss"] is not None and fig["val_loss_source"] != expected_source:
+        raise BundleInvalid(
+            f"val_loss_source must be {expected_source!r} for this variant", code="rules"
+        )
+    cap = fig.get("untimed_cap_ms")
+    if cap is not None and cap > track.limits.untimed_cap_s * 1000:
+        raise BundleInvalid("untimed cap above the track's", code="rules")
+    files = m["fingerprint"]["data"]["files"]
+    pinned = {f.name: f.sha256 for f in (track.dataset.val_file, *track.dataset.train_files)}
+    for name, digest in files.items():
+        if pinned.get(name) and pinned[name] != digest:
+            raise BundleInvalid(f"data file {name} differs from the track's pin", code="rules")
+    warnings = []
+    if m["backend"] not in track.rules.record_backends:
+        warnings.append(f"backend {m['backend']!r} does not count toward records on {track.key}")
+    if fig["val_loss_source"] == "self-reported":
+        warnings.append("val_loss is self-reported (legacy variant)")
+    return warnings
