@@ -87,7 +87,7 @@ def build_grammar(spec: LanguageSpec) -> Grammar:
     succ = np.argsort(rng.random((C, C)), axis=1)[:, :S].astype(np.int64)
     base = -np.log(rng.random((C, S)))  # exponential draws: Dirichlet(1) once normalised
     base /= base.sum(axis=1, keepdims=True)
-    n_pref = max(1, int(round(spec.topic_share * C)))
+    n_pref = max(1, round(spec.topic_share * C))
     preferred = np.zeros((K, C), dtype=bool)
     for k, order in enumerate(np.argsort(rng.random((K, C)), axis=1)):
         preferred[k, order[:n_pref]] = True
@@ -100,9 +100,10 @@ def build_grammar(spec: LanguageSpec) -> Grammar:
 
 def _sample_index(rng: np.random.Generator, probs: FloatArray) -> IntArray:
     """One categorical draw per row of `probs` (rows sum to 1)."""
-    u = rng.random(probs.shape[0])[:, None]
+    u: FloatArray = rng.random((probs.shape[0], 1))
     idx = (np.cumsum(probs, axis=1) < u).sum(axis=1)
-    return np.minimum(idx, probs.shape[1] - 1).astype(np.int64)
+    out: IntArray = np.minimum(idx, probs.shape[1] - 1).astype(np.int64)
+    return out
 
 
 class _DocBatch:
@@ -124,7 +125,9 @@ class _DocBatch:
 
     def run(self, rng: np.random.Generator) -> None:
         s = self.spec
-        self.topic = np.minimum((rng.random(len(self.topic)) * s.topics).astype(np.int64), s.topics - 1)
+        self.topic = np.minimum(
+            (rng.random(len(self.topic)) * s.topics).astype(np.int64), s.topics - 1
+        )
         for t in range(s.max_doc_len):
             if not self.active.any():
                 break

@@ -163,7 +163,7 @@ def parse_track(raw: dict[str, Any], where: str) -> Track:
     rules = dict(_section(raw, "rules", where))
     rules["record_backends"] = tuple(rules.get("record_backends", ()))
     top = {k: v for k, v in raw.items() if not isinstance(v, dict)}
-    track = _build(
+    track: Track = _build(
         Track,
         top,
         where,
