@@ -12,9 +12,11 @@ differ in the details; `ParsedRun.format` names the one a run was written in:
             until then; the oldest logs open with a line of `=` before the code
     2025    the modern format (Feb 2025 on): the clock runs from step 0, kernels are warmed up
             before it; train lines may carry no loss; late logs may log warmup lines before
-            `step:0`. This project's own variants print this format (`format_step_line`).
+            `step:0`. `format_step_line` writes it.
     track3  the optimization track: train_time in seconds, val loss with 5 decimals, many runs
             appended to one file under a single header
+    harness this project's own variants: the 2025 line format, from code that imports
+            `speedrun.harness` (decided by `speedrun.harness.is_harness_variant`)
 
 One text may hold several runs (track 3, or logs concatenated by hand): a run starts at its
 `step:0` validation line, and step lines logged before it are that run's warmup.
@@ -31,6 +33,7 @@ from dataclasses import dataclass, field
 from itertools import pairwise
 
 from speedrun.errors import LogParseError
+from speedrun.harness import is_harness_variant
 
 __all__ = [
     "FORMATS",
@@ -41,7 +44,7 @@ __all__ = [
     "parse_log_file",
 ]
 
-FORMATS = ("llmc", "2024", "2025", "track3")
+FORMATS = ("llmc", "2024", "2025", "track3", "harness")
 
 
 @dataclass(frozen=True)
@@ -83,13 +86,18 @@ class ParsedRun:
         return last is not None and last.total_steps is not None and last.step == last.total_steps
 
 
-# One pass over the text finds every step line, modern (`step:N/M ...`) or llm.c (`s:N tel:X`).
+# One pass over the text finds every step line, modern (`step:N/M ...`) or llm.c (`s:N tel:X`);
+# a `step:` line without N/M is kept as malformed.
 _STEP_RE = re.compile(
-    r"^(?:step:(?P<step>\d+)/(?P<total>\d+)|s:(?P<s>\d+)[ \t]+(?P<kind>tel|trl):)"
+    r"^(?:step:(?:(?P<step>\d+)/(?P<total>\d+))?|s:(?P<s>\d+)[ \t]+(?P<kind>tel|trl):)"
     r"(?P<rest>[^\r\n]*)",
     re.MULTILINE,
 )
-_STEP_PREFIX_RE = re.compile(r"^(?:step:|s:\d)[^\r\n]*", re.MULTILINE)
+# The fields of a modern line in their usual order: parsed in one match (the common case).
+_FAST_REST_RE = re.compile(
+    r" (?:val_loss:(?P<val>\S+) )?(?:train_loss:(?P<train>\S+) )?"
+    r"train_time:(?P<time>[0-9.]+|nan)(?P<unit>ms|s) step_avg:(?P<avg>[0-9.]+|nan)ms[ \t]*"
+)
 _SEPARATOR_RE = re.compile(r"^={40,}[ \t]*\r?$", re.MULTILINE)
 _PEAK_RE = re.compile(
     r"^peak memory (?:allocated|consumption): (\d+) MiB(?:[ \t]+reserved: (\d+) MiB)?",
@@ -116,21 +124,11 @@ _SMI_LIST_RE = re.compile(r"^GPU (\d+): (.+?) \(UUID", re.MULTILINE)
 class _Line:
     start: int
     end: int
-    step: int
-    total: int | None
+    point: StepPoint
     is_val: bool
-    val_loss: float | None = None
-    train_loss: float | None = None
-    time_ms: float | None = None
-    avg_ms: float | None = None
-    seconds: bool = False
+    seconds: bool = False  # train_time was logged in seconds (track 3)
     llmc: bool = False
-    complete: bool = True  # carries the fields a finished line ends with
-
-    def point(self) -> StepPoint:
-        return StepPoint(
-            self.step, self.total, self.val_loss, self.train_loss, self.time_ms, self.avg_ms
-        )
+    complete: bool = True  # ends with the field a finished line ends with
 
 
 @dataclass
@@ -224,16 +222,13 @@ def _no_steps_reason(text: str) -> str:
 def _scan_step_lines(text: str, source: str) -> tuple[list[_Line], list[tuple[int, str]]]:
     """All well-formed step lines, plus (offset, message) for malformed ones."""
     lines: list[_Line] = []
+    bad: list[tuple[int, str]] = []
     for m in _STEP_RE.finditer(text):
         line = _parse_step_match(m)
-        if line is not None:
+        if line is None:
+            bad.append((m.start(), f"skipped malformed step line: {m.group(0)[:80]!r}"))
+        else:
             lines.append(line)
-    known = {ln.start for ln in lines}
-    bad = [
-        (m.start(), f"skipped malformed step line: {m.group(0)[:80]!r}")
-        for m in _STEP_PREFIX_RE.finditer(text)
-        if m.start() not in known
-    ]
     last_is_partial = not text.endswith("\n") and bool(bad) and bad[-1][0] > text.rfind("\n")
     if last_is_partial or (lines and not lines[-1].complete and lines[-1].end == len(text)):
         lineno = text.count("\n") + 1
@@ -243,58 +238,76 @@ def _scan_step_lines(text: str, source: str) -> tuple[list[_Line], list[tuple[in
 
 
 def _parse_step_match(m: re.Match[str]) -> _Line | None:
-    rest = m.group("rest").split()
-    if m.group("s") is not None:  # llm.c: "s:N tel:X" or "s:N trl:X lr:.. norm:.."
-        loss = _parse_float(rest[0]) if rest else None
-        if not rest or (loss is None and rest[0] != "nan"):
-            return None
-        is_val = m.group("kind") == "tel"
-        line = _Line(m.start(), m.end(), int(m.group("s")), None, is_val, llmc=True)
-        line.val_loss, line.train_loss = (loss, None) if is_val else (None, loss)
-        return line
-    line = _Line(m.start(), m.end(), int(m.group("step")), int(m.group("total")), False)
-    for token in rest:
-        key, sep, value = token.partition(":")
-        if not sep or not _apply_field(line, key, value):
-            return None
-    line.complete = "step_avg" in m.group("rest") and m.group("rest").rstrip().endswith("ms")
-    return line
-
-
-def _apply_field(line: _Line, key: str, value: str) -> bool:
-    """Store one `key:value` field; False when the value is unreadable."""
-    if key in ("val_loss", "train_loss"):
-        loss = _parse_float(value)
-        if loss is None and value != "nan":
-            return False
-        if key == "val_loss":
-            line.is_val, line.val_loss = True, loss
-        else:
-            line.train_loss = loss
-    elif key == "train_time":
-        seconds = value.endswith("s") and not value.endswith("ms")
-        number = _parse_float(value.removesuffix("ms").removesuffix("s"))
-        if number is None and not value.startswith("nan"):
-            return False
-        line.time_ms = None if number is None else (round(number * 1000, 6) if seconds else number)
-        line.seconds = line.seconds or seconds
-    elif key == "step_avg":
-        line.avg_ms = _parse_float(value.removesuffix("ms"))
-    return True
-
-
-def _parse_float(value: str) -> float | None:
+    if m.group("s") is not None:
+        return _parse_llmc(m)
+    if m.group("step") is None:
+        return None
+    fast = _FAST_REST_RE.fullmatch(m.group("rest"))
     try:
-        number = float(value)
+        return _parse_fast(m, fast) if fast else _parse_fields(m)
     except ValueError:
         return None
+
+
+def _parse_llmc(m: re.Match[str]) -> _Line | None:
+    """llm.c: "s:N tel:X" (val loss) or "s:N trl:X lr:.. norm:.." (train loss)."""
+    rest = m.group("rest").split(None, 1)
+    if not rest:
+        return None
+    loss = _nan_to_none(float(rest[0]))
+    step = int(m.group("s"))
+    if m.group("kind") == "tel":
+        return _Line(m.start(), m.end(), StepPoint(step, None, val_loss=loss), True, llmc=True)
+    return _Line(m.start(), m.end(), StepPoint(step, None, train_loss=loss), False, llmc=True)
+
+
+def _parse_fast(m: re.Match[str], fast: re.Match[str]) -> _Line:
+    val, train, time, unit, avg = fast.group("val", "train", "time", "unit", "avg")
+    time_ms = _nan_to_none(float(time))
+    seconds = unit == "s"
+    if seconds and time_ms is not None:
+        time_ms = round(time_ms * 1000, 6)
+    point = StepPoint(
+        int(m.group("step")),
+        int(m.group("total")),
+        _nan_to_none(float(val)) if val is not None else None,
+        _nan_to_none(float(train)) if train is not None else None,
+        time_ms,
+        _nan_to_none(float(avg)),
+    )
+    return _Line(m.start(), m.end(), point, val is not None, seconds)
+
+
+def _parse_fields(m: re.Match[str]) -> _Line:
+    """Any other order or set of `key:value` fields; unknown keys are ignored."""
+    values: dict[str, float | None] = {}
+    seconds = False
+    for token in m.group("rest").split():
+        key, sep, value = token.partition(":")
+        if not sep:
+            raise ValueError(token)
+        if key == "train_time":
+            seconds = value.endswith("s") and not value.endswith("ms")
+            number = _nan_to_none(float(value.removesuffix("ms").removesuffix("s")))
+            values["train_time_ms"] = round(number * 1000, 6) if seconds and number else number
+        elif key in ("val_loss", "train_loss"):
+            values[key] = _nan_to_none(float(value))
+        elif key == "step_avg":
+            values["step_avg_ms"] = _nan_to_none(float(value.removesuffix("ms")))
+    rest = m.group("rest").rstrip()
+    point = StepPoint(int(m.group("step")), int(m.group("total")), **values)
+    complete = "step_avg:" in rest and rest.endswith("ms")
+    return _Line(m.start(), m.end(), point, "val_loss" in values, seconds, complete=complete)
+
+
+def _nan_to_none(number: float) -> float | None:
     return None if math.isnan(number) else number
 
 
 def _split_runs(lines: list[_Line]) -> list[tuple[list[_Line], list[_Line]]]:
     """Group step lines into (warmup, main) per run: a run starts at a step-0 val line, and
     its steps never decrease; leftovers before the next start are that run's warmup."""
-    starts = [i for i, ln in enumerate(lines) if ln.step == 0 and ln.is_val] or [0]
+    starts = [i for i, ln in enumerate(lines) if ln.point.step == 0 and ln.is_val] or [0]
     runs: list[tuple[list[_Line], list[_Line]]] = []
     pending = lines[: starts[0]]
     if pending and _is_complete(pending):
@@ -314,7 +327,7 @@ def _split_runs(lines: list[_Line]) -> list[tuple[list[_Line], list[_Line]]]:
 
 def _monotone_prefix(lines: list[_Line]) -> tuple[list[_Line], list[_Line]]:
     for i in range(1, len(lines)):
-        if lines[i].step < lines[i - 1].step:
+        if lines[i].point.step < lines[i - 1].point.step:
             return lines[:i], lines[i:]
     return lines, []
 
@@ -328,7 +341,7 @@ def _split_on_decrease(lines: list[_Line]) -> list[list[_Line]]:
 
 
 def _is_complete(lines: list[_Line]) -> bool:
-    return any(ln.is_val and ln.total is not None and ln.step == ln.total for ln in lines)
+    return any(ln.is_val and ln.point.step == ln.point.total_steps for ln in lines)
 
 
 def _group_start(group: tuple[list[_Line], list[_Line]]) -> int:
@@ -370,20 +383,22 @@ def _parse_gpus(text: str, header: _Header) -> None:
         header.gpu_count = len(gpus)
 
 
-def _detect_format(main: list[_Line]) -> str:
+def _detect_format(main: list[_Line], code: str | None) -> str:
     if main[0].llmc:
         return "llmc"
     if any(ln.seconds for ln in main):
         return "track3"
-    return "2024" if _has_grace_period(main) else "2025"
+    if _has_grace_period(main):
+        return "2024"
+    return "harness" if code is not None and is_harness_variant(code) else "2025"
 
 
 def _has_grace_period(main: list[_Line]) -> bool:
     """The 2024 rule left steps 1-10 untimed: step_avg is nan there and the clock restarts."""
-    early = [ln for ln in main if 1 <= ln.step <= 12 and ln.time_ms is not None]
-    if any(ln.avg_ms is None and not ln.is_val for ln in early):
+    early = [ln.point for ln in main if 1 <= ln.point.step <= 12 and not ln.is_val]
+    if any(p.step_avg_ms is None and p.train_time_ms is not None for p in early):
         return True
-    times = [ln.time_ms for ln in early if ln.time_ms is not None]
+    times = [p.train_time_ms for p in early if p.train_time_ms is not None]
     return any(later < earlier for earlier, later in pairwise(times))
 
 
@@ -395,20 +410,20 @@ def _build_run(
     peak: re.Match[str] | None,
     warnings: tuple[str, ...],
 ) -> ParsedRun:
-    val_points = tuple(ln.point() for ln in main if ln.is_val)
-    timed = [ln.time_ms for ln in main if ln.time_ms is not None]
+    val_points = tuple(ln.point for ln in main if ln.is_val)
+    timed = [ln.point.train_time_ms for ln in main if ln.point.train_time_ms is not None]
     code = header.code
     return ParsedRun(
         source=source,
-        format=_detect_format(main),
+        format=_detect_format(main, code),
         code=code,
         code_sha256=hashlib.sha256(code.encode()).hexdigest() if code is not None else None,
         versions=dict(header.versions),
         gpu_model=header.gpu_model,
         gpu_count=header.gpu_count,
         val_points=val_points,
-        train_points=tuple(ln.point() for ln in main if not ln.is_val),
-        warmup_points=tuple(ln.point() for ln in warmup),
+        train_points=tuple(ln.point for ln in main if not ln.is_val),
+        warmup_points=tuple(ln.point for ln in warmup),
         final_val_loss=val_points[-1].val_loss if val_points else None,
         final_train_time_ms=timed[-1] if timed else None,
         peak_memory_allocated_mib=int(peak.group(1)) if peak else None,

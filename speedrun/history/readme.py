@@ -130,7 +130,9 @@ def _is_table_header(lines: list[str], i: int) -> bool:
 def _split_cells(line: str) -> list[str]:
     stripped = line.strip()
     stripped = stripped[1:] if stripped.startswith("|") else stripped
-    stripped = stripped[:-1] if stripped.endswith("|") and not stripped.endswith("\\|") else stripped
+    stripped = (
+        stripped[:-1] if stripped.endswith("|") and not stripped.endswith("\\|") else stripped
+    )
     return [cell.strip() for cell in _CELL_SPLIT_RE.split(stripped)]
 
 

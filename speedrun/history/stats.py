@@ -1,8 +1,9 @@
 """Statistics over a record's runs, and the `statistics.md` summaries some records ship.
 
 The speedrun's rule: a record's mean final val loss must be below the track's target with a
-one-sided t-test p < 0.01 (scipy's `ttest_1samp(losses, target, alternative="less")`, the
-snippet the records themselves print). Times are the train_time of each run's final line.
+one-sided t-test p < 0.01 (the snippet the records print: scipy's `ttest_1samp(losses,
+target, alternative="less")`, computed once for the project in `speedrun.stats`). Times are
+the train_time of each run's final line.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from scipy import stats as scipy_stats
+from speedrun.stats import p_mean_below
 
 __all__ = ["RunStats", "StatisticsDoc", "one_sided_p_value", "parse_statistics_md", "summarize"]
 
@@ -38,12 +39,7 @@ class RunStats:
 
 def one_sided_p_value(losses: Sequence[float], target: float) -> float | None:
     """p-value that the mean of `losses` is below `target`; None when it is undefined."""
-    if len(losses) < 2:
-        return None
-    if statistics.pstdev(losses) == 0.0:  # t is infinite: decided by the mean alone
-        return 0.0 if statistics.fmean(losses) < target else 1.0
-    result = scipy_stats.ttest_1samp(list(losses), target, alternative="less")
-    p = float(result.pvalue)
+    p = p_mean_below(losses, target)
     return None if math.isnan(p) else p
 
 
