@@ -205,6 +205,8 @@ def _parse_row(
     log_cell = _cell(cells, columns, "log")
     log_links = _links(log_cell, base_dir)
     contributors = _cell(cells, columns, "contributors")
+    # the PR is linked from the log cell, or (optimization track) "[PR](..) by @x"
+    pr_candidates = log_links + _links(contributors, base_dir)
     evidence = _EVIDENCE_RE.search(_cell(cells, columns, "evidence"))
     if time_s is None and steps_m is None:
         raise ValueError(f"record {number}: unreadable time {time_text!r}")
@@ -223,7 +225,7 @@ def _parse_row(
         contributors=tuple(dict.fromkeys(_HANDLE_RE.findall(contributors))),
         log_cell=log_cell,
         log_links=tuple(link for link in log_links if not link.is_pr),
-        pr_url=next((link.url for link in log_links if link.is_pr), None),
+        pr_url=next((link.url for link in pr_candidates if link.is_pr), None),
         is_retiming=number in seen or "re-timing" in contributors.lower(),
         evidence_val_loss=float(evidence.group(1)) if evidence else None,
         evidence_runs=int(evidence.group(2)) if evidence else None,
@@ -273,7 +275,9 @@ def _links(cell: str, base_dir: str) -> tuple[Link, ...]:
 
 def _repo_path(url: str, base_dir: str) -> str | None:
     """The repository-relative path a link points to, or None for external/anchor links."""
-    url = _REPO_URL_RE.sub("", url)
+    in_repo = _REPO_URL_RE.match(url)
+    if in_repo:  # an absolute link into the repository is relative to its root
+        url, base_dir = url[in_repo.end() :], ""
     if not url or url.startswith("#") or re.match(r"^[a-z][a-z0-9+.\-]*:", url, re.I):
         return None
     url = url.split("#", 1)[0].split("?", 1)[0]
