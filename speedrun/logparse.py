@@ -223,7 +223,7 @@ def _scan_step_lines(text: str, source: str) -> tuple[list[_Line], list[tuple[in
     """All well-formed step lines, plus (offset, message) for malformed ones."""
     lines: list[_Line] = []
     bad: list[tuple[int, str]] = []
-    for m in _STEP_RE.finditer(text):
+    for m in _STEP_RE.finditer(text, _code_end(text)):
         line = _parse_step_match(m)
         if line is None:
             bad.append((m.start(), f"skipped malformed step line: {m.group(0)[:80]!r}"))
@@ -237,13 +237,25 @@ def _scan_step_lines(text: str, source: str) -> tuple[list[_Line], list[tuple[in
     return lines, bad
 
 
+def _code_end(text: str) -> int:
+    """Where the code a log opens with ends: step-like lines inside it (a docstring quoting a
+    log, say) are not steps. 0 when the log does not open with code."""
+    first = _SEPARATOR_RE.search(text)
+    if first is None or _STEP_RE.match(text):
+        return 0
+    if text[: first.start()].strip():  # code, then "=" * 100
+        return first.end()
+    closing = _SEPARATOR_RE.search(text, first.end())  # 2024: "=" * 100, code, "=" * 100
+    return closing.end() if closing else 0
+
+
 def _parse_step_match(m: re.Match[str]) -> _Line | None:
-    if m.group("s") is not None:
-        return _parse_llmc(m)
-    if m.group("step") is None:
+    if m.group("step") is None and m.group("s") is None:
         return None
-    fast = _FAST_REST_RE.fullmatch(m.group("rest"))
     try:
+        if m.group("s") is not None:
+            return _parse_llmc(m)
+        fast = _FAST_REST_RE.fullmatch(m.group("rest"))
         return _parse_fast(m, fast) if fast else _parse_fields(m)
     except ValueError:
         return None

@@ -303,3 +303,16 @@ def test_fixture_track3_runs() -> None:
     assert (runs[-1].final_val_loss, runs[-1].final_train_time_ms) == (3.27839, 492485.0)
     at_3325 = [p.val_loss for r in runs for p in r.val_points if p.step == 3325]
     assert len(at_3325) == 20 and round(sum(at_3325) / 20, 4) == 3.2790  # README: 3.2790 (n=20)
+
+
+def test_step_lines_quoted_inside_the_code_are_not_steps() -> None:
+    code = '"""Example output:\nstep:0/9 val_loss:1.0000 train_time:0ms step_avg:nanms\n"""\n'
+    text = code + "\n" + "=" * 100 + "\n" + (LOGS / "era2025.txt").read_text().split("=" * 100)[-1]
+    (run,) = parse_log(text)
+    assert run.code == code
+    assert run.val_points[0].total_steps == 20 and run.final_val_loss == 3.279
+
+
+def test_garbled_llmc_line_is_skipped() -> None:
+    (run,) = parse_log("s:0 tel:10.0\ns:1 trl:oops lr:0.1\ns:2 trl:9.0\ns:2 tel:8.5\n")
+    assert [p.step for p in run.train_points] == [2] and len(run.warnings) == 1
