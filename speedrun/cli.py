@@ -18,6 +18,8 @@ from speedrun.errors import SpeedrunError
 COMMAND_MODULES = [
     "speedrun.commands.tracks",
     "speedrun.commands.data",
+    "runner.cli",
+    "server.cli",
 ]
 
 

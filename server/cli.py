@@ -1,0 +1,139 @@
+"""`speedrun serve` and `speedrun admin ...`: the server's commands.
+
+    speedrun serve [--db URL] [--host H] [--port P]
+    speedrun admin runner-add NAME PUBKEY_FILE [--db URL]
+    speedrun admin runner-revoke NAME [--db URL]
+    speedrun admin token-create USER [--db URL]      (prints the token once)
+    speedrun admin reverify RECORD_ID [--runs N] [--db URL]
+
+`--db` takes a SQLAlchemy URL or a file path; default $SPEEDRUN_DB, else ./var/speedrun.db.
+Every command applies pending migrations first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from server.config import Settings, load_settings
+from server.db import Database, migrate
+from server.problems import ServerError
+
+
+def _reported(handler: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """Server errors (a name taken, a record missing) print one line instead of a traceback."""
+
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return handler(args)
+        except ServerError as exc:
+            print(f"speedrun admin: error: {exc.detail}", file=sys.stderr)
+            return 1
+
+    return run
+
+
+def _open(args: argparse.Namespace) -> tuple[Settings, Database]:
+    settings = load_settings(db=args.db)
+    db = Database(settings.db)
+    migrate(db)
+    return settings, db
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from server.app import create_app
+
+    settings = load_settings(db=args.db, host=args.host, port=args.port)
+    app = create_app(settings)
+    print(
+        f"speedrun server on http://{settings.host}:{settings.port}/ (db: {settings.db})",
+        flush=True,
+    )
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level=args.log_level)
+    return 0
+
+
+def run_runner_add(args: argparse.Namespace) -> int:
+    from server.services.runners import add_runner
+    from speedrun.signing import load_public_key
+
+    key = load_public_key(args.pubkey_file)
+    _, db = _open(args)
+    with db.write() as session:
+        runner = add_runner(session, args.name, key)
+        print(f"runner {runner.name} registered (key id {runner.key_id})")
+    return 0
+
+
+def run_runner_revoke(args: argparse.Namespace) -> int:
+    from server.services.runners import revoke_runner
+
+    _, db = _open(args)
+    with db.write() as session:
+        runner = revoke_runner(session, args.name)
+        print(f"runner {runner.name} revoked (key id {runner.key_id})")
+    return 0
+
+
+def run_token_create(args: argparse.Namespace) -> int:
+    from server.services.tokens import create_token
+
+    _, db = _open(args)
+    with db.write() as session:
+        _, token = create_token(session, args.user)
+    print(token)
+    return 0
+
+
+def run_reverify(args: argparse.Namespace) -> int:
+    from server.services.reverify import schedule_reverification
+
+    _, db = _open(args)
+    with db.write() as session:
+        job = schedule_reverification(session, args.record_id, args.runs)
+        print(f"job {job.id} queued: {job.runs_total} re-runs of record {args.record_id}")
+    return 0
+
+
+def _db_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--db",
+        default=None,
+        help="SQLAlchemy URL or SQLite file (default: $SPEEDRUN_DB or ./var/speedrun.db)",
+    )
+
+
+def register(sub: Any) -> None:
+    serve = sub.add_parser(
+        "serve", help="run the leaderboard server (API at /api/v1, docs at /docs)"
+    )
+    _db_option(serve)
+    serve.add_argument("--host", default=None, help="bind address (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=None, help="port (default 8000)")
+    serve.add_argument(
+        "--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"]
+    )
+    serve.set_defaults(handler=run_serve)
+
+    admin = sub.add_parser("admin", help="administer the server's database")
+    cmds = admin.add_subparsers(dest="admin_command", metavar="ACTION", required=True)
+    p = cmds.add_parser("runner-add", help="register a runner's public key")
+    p.add_argument("name")
+    p.add_argument("pubkey_file")
+    p.set_defaults(handler=_reported(run_runner_add))
+    p2 = cmds.add_parser("runner-revoke", help="stop accepting a runner's signatures")
+    p2.add_argument("name")
+    p2.set_defaults(handler=_reported(run_runner_revoke))
+    p3 = cmds.add_parser("token-create", help="create a submitter's API token (printed once)")
+    p3.add_argument("user")
+    p3.set_defaults(handler=_reported(run_token_create))
+    p4 = cmds.add_parser("reverify", help="queue re-runs of a record")
+    p4.add_argument("record_id", type=int)
+    p4.add_argument("--runs", type=int, default=None, help="default: the track's runs_required")
+    p4.set_defaults(handler=_reported(run_reverify))
+    for parser in (p, p2, p3, p4):
+        _db_option(parser)

@@ -1,0 +1,63 @@
+"""Server settings: one pydantic-settings class (environment prefix `SPEEDRUN_`), built by
+`load_settings()` when a command runs, never at import time."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DB_PATH = Path("var") / "speedrun.db"
+
+
+def default_db_url() -> str:
+    return f"sqlite:///{DEFAULT_DB_PATH}"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SPEEDRUN_", extra="ignore")
+
+    db: str = Field(default_factory=default_db_url, description="SQLAlchemy URL or file path")
+    host: str = "127.0.0.1"
+    port: int = 8000
+    # Request bodies: a bundle upload is refused while streaming once it passes this.
+    max_bundle_bytes: int = 64 * 1024 * 1024
+    # Uncompressed size of all members of one bundle together (read_bundle's bound).
+    max_bundle_expanded_bytes: int = 128 * 1024 * 1024
+    max_variant_bytes: int = 1024 * 1024
+    max_json_bytes: int = 2 * 1024 * 1024
+    # Submissions per user in a sliding window.
+    submissions_per_window: int = 20
+    submission_window_s: int = 3600
+    # Agent jobs: a lease lasts this long past the last heartbeat.
+    lease_s: int = 600
+    max_lease_expiries: int = 3
+    # Agent request signatures older or newer than this are refused.
+    signature_skew_s: int = 300
+    # A re-run reproduces a record when its mean time is within this fraction of the record's.
+    reverify_time_tolerance: float = 0.05
+    # Leaderboard cache: invalidated on every write in this process; the TTL bounds how long
+    # a write made by another process (an admin command, an importer) can go unseen.
+    leaderboard_cache_ttl_s: float = 5.0
+    # Backends counted as official on every track besides the track's own record_backends.
+    # For demos and tests on machines without a container engine; production leaves it empty.
+    extra_record_backends: list[str] = Field(default_factory=list)
+    sql_echo: bool = False
+
+
+def normalize_db_url(value: str) -> str:
+    """A SQLAlchemy URL as given, or a plain file path turned into a SQLite URL."""
+    if "://" in value:
+        return value
+    return f"sqlite:///{os.path.abspath(value)}"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from the environment (`SPEEDRUN_*`, `SPEEDRUN_DB`), then explicit overrides."""
+    given = {k: v for k, v in overrides.items() if v is not None}
+    settings = Settings(**given)
+    settings.db = normalize_db_url(settings.db)
+    return settings

@@ -1,0 +1,22 @@
+"""The tables (SQLAlchemy 2 typed ORM). Importing this package registers them all."""
+
+from server.models.base import Base, utcnow
+from server.models.core import ApiToken, Blob, Runner, User
+from server.models.jobs import Job, Submission
+from server.models.results import Attempt, Record, Run, TrackState, Verification
+
+__all__ = [
+    "ApiToken",
+    "Attempt",
+    "Base",
+    "Blob",
+    "Job",
+    "Record",
+    "Run",
+    "Runner",
+    "Submission",
+    "TrackState",
+    "User",
+    "Verification",
+    "utcnow",
+]

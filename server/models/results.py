@@ -1,0 +1,118 @@
+"""Attempts, runs, records and their verification history.
+
+`origin` separates what this service verified (`verified`: a signed bundle from a registered
+runner) from what was imported from the speedrun's history (`imported`: self-reported logs,
+with the claimed time beside the logged one). Imported rows live on their own track ids.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from server.models.base import Base, utcnow
+
+
+class TrackState(Base):
+    """One row per track version: the row a record decision locks, and a write counter."""
+
+    __tablename__ = "track_states"
+    track_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    track_version: Mapped[int] = mapped_column(primary_key=True)
+    revision: Mapped[int] = mapped_column(default=0)
+
+
+class Attempt(Base):
+    """One variant (by sha256) on one track version: every run of that code groups here."""
+
+    __tablename__ = "attempts"
+    __table_args__ = (UniqueConstraint("track_id", "track_version", "variant_sha256"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    origin: Mapped[str] = mapped_column(String(16), default="verified")
+    track_id: Mapped[str] = mapped_column(String(64))
+    track_version: Mapped[int]
+    variant_sha256: Mapped[str] = mapped_column(String(64))
+    source_sha256: Mapped[str | None] = mapped_column(ForeignKey("blobs.sha256"))
+    name: Mapped[str | None] = mapped_column(String(200))
+    description: Mapped[str | None] = mapped_column(Text)
+    submitter_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Run(Base):
+    """One execution: the figures the bundle vouches for, copied out of its manifest."""
+
+    __tablename__ = "runs"
+    __table_args__ = (Index("ix_runs_attempt_purpose", "attempt_id", "purpose"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[str] = mapped_column(String(32), unique=True)
+    origin: Mapped[str] = mapped_column(String(16), default="verified")
+    attempt_id: Mapped[int] = mapped_column(ForeignKey("attempts.id"))
+    runner_id: Mapped[int | None] = mapped_column(ForeignKey("runners.id"))
+    bundle_sha256: Mapped[str | None] = mapped_column(ForeignKey("blobs.sha256"), unique=True)
+    job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id"), index=True)
+    purpose: Mapped[str] = mapped_column(String(16), default="claim")  # claim | reverify
+    track_id: Mapped[str] = mapped_column(String(64))
+    track_version: Mapped[int]
+    backend: Mapped[str | None] = mapped_column(String(32))
+    official: Mapped[bool]
+    status: Mapped[str] = mapped_column(String(32))
+    exit_reason: Mapped[str | None] = mapped_column(Text)
+    time_ms: Mapped[float | None]
+    val_loss: Mapped[float | None]
+    val_loss_source: Mapped[str] = mapped_column(String(32))
+    claimed_time_ms: Mapped[float | None]  # the script's own figure (imported: the claim)
+    seed: Mapped[int | None] = mapped_column(BigInteger)
+    ab_session: Mapped[str | None] = mapped_column(String(100), index=True)
+    ab_role: Mapped[str | None] = mapped_column(String(16))
+    ab_pair_index: Mapped[int | None] = mapped_column(BigInteger)
+    hardware_class: Mapped[str | None] = mapped_column(String(100))
+    accelerator_count: Mapped[int | None]
+    image_digest: Mapped[str | None] = mapped_column(Text)
+    log_member: Mapped[str | None] = mapped_column(String(200))
+    manifest_json: Mapped[str] = mapped_column(Text)
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    ingested_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Record(Base):
+    """An attempt that met the track's rule and beat the record before it.
+
+    Superseded records stay, with `superseded_at`; `decision_json` keeps the numbers the
+    decision was made on (n, means, p-values, speedup, method).
+    """
+
+    __tablename__ = "records"
+    __table_args__ = (Index("ix_records_track", "track_id", "track_version"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    origin: Mapped[str] = mapped_column(String(16), default="verified")
+    track_id: Mapped[str] = mapped_column(String(64))
+    track_version: Mapped[int]
+    attempt_id: Mapped[int] = mapped_column(ForeignKey("attempts.id"), unique=True)
+    previous_record_id: Mapped[int | None] = mapped_column(ForeignKey("records.id"))
+    established_at: Mapped[datetime] = mapped_column(default=utcnow)
+    superseded_at: Mapped[datetime | None]
+    decision_json: Mapped[str] = mapped_column(Text, default="{}")
+
+
+class Verification(Base):
+    """The outcome of re-running a record: reproduced, drifted or failed, with the numbers."""
+
+    __tablename__ = "verifications"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    record_id: Mapped[int] = mapped_column(ForeignKey("records.id"), index=True)
+    job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id"))
+    status: Mapped[str] = mapped_column(String(16))
+    n_runs: Mapped[int]
+    time_ms_mean: Mapped[float | None]
+    time_ms_std: Mapped[float | None]
+    val_loss_mean: Mapped[float | None]
+    p_value: Mapped[float | None]
+    image_digest: Mapped[str | None] = mapped_column(Text)
+    runner_id: Mapped[int | None] = mapped_column(ForeignKey("runners.id"))
+    detail: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,20 @@
+"""What several route modules share: problem responses for OpenAPI and track resolution."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from server.problems import PROBLEM_MEDIA_TYPE
+from server.schemas.common import ProblemPublic
+from speedrun.tracks import Track, get_track
+
+
+def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` entries: these statuses answer problem JSON."""
+    content = {PROBLEM_MEDIA_TYPE: {"schema": ProblemPublic.model_json_schema()}}
+    return {s: {"model": ProblemPublic, "content": content} for s in statuses}
+
+
+def resolve(track: str, version: int | None) -> Track:
+    """`cpu-tiny`, `cpu-tiny@v1`, or `cpu-tiny` with ?version=1 (TrackError answers 404)."""
+    return get_track(track, version)

@@ -1,0 +1,120 @@
+"""Jobs, for agents: claim, heartbeat, upload runs, complete. Every call is signed with the
+runner's key (see `server.services.agent_auth`); reading a job needs no signature."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+from fastapi.responses import JSONResponse
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+
+from server.deps import AgentDep, SessionDep, StateDep, parse_json
+from server.models import Job, Run, utcnow
+from server.routes.common import problems
+from server.schemas.jobs import CompleteIn, JobLease, JobPublic, LeaseIn
+from server.schemas.runs import IngestPublic
+from server.services import jobs, views
+from server.services.blobs import get_blob
+from server.services.ingest import ingest_bundle
+from server.services.views import API
+
+router = APIRouter(prefix="/jobs", tags=["jobs"])
+SIGNED = problems(401, 404, 409, 413, 422)
+
+
+@router.get("", responses=problems(422))
+def list_jobs(session: SessionDep, state: str | None = None, limit: int = 100) -> list[JobPublic]:
+    query = select(Job).order_by(Job.id.desc()).limit(max(1, min(limit, 1000)))
+    if state:
+        query = query.where(Job.state == state.upper())
+    return [views.job_public(session, j) for j in session.scalars(query)]
+
+
+@router.get("/{job_id}", responses=problems(404, 422))
+def get_job(session: SessionDep, job_id: int) -> JobPublic:
+    return views.job_public(session, jobs.get_job(session, job_id))
+
+
+@router.post(
+    "/claim", response_model=JobLease, responses={204: {"description": "no job"}, **SIGNED}
+)
+async def claim(agent: AgentDep, state: StateDep) -> Response:
+    """Lease the oldest pending job (204 when there is none)."""
+
+    def work() -> JobLease | None:
+        job = jobs.claim_job(state.db, agent.runner, state.settings, utcnow())
+        if job is None:
+            return None
+        with state.db.reader() as session:
+            blob = get_blob(session, job.variant_sha256)
+            assert blob is not None and job.lease_id is not None
+            return JobLease(
+                job=views.job_public(session, jobs.get_job(session, job.id)),
+                lease_id=job.lease_id,
+                source=blob.data.decode("utf-8"),
+                upload_url=f"{API}/jobs/{job.id}/runs?lease={job.lease_id}",
+            )
+
+    lease = await run_in_threadpool(work)
+    if lease is None:
+        return Response(status_code=204)
+    return JSONResponse(lease.model_dump(mode="json"))
+
+
+@router.post("/{job_id}/heartbeat", responses=SIGNED)
+async def heartbeat(job_id: int, agent: AgentDep, state: StateDep) -> JobPublic:
+    body = parse_json(agent.body, LeaseIn)
+
+    def work() -> JobPublic:
+        jobs.heartbeat(state.db, job_id, body.lease_id, agent.runner, state.settings, utcnow())
+        with state.db.reader() as session:
+            return views.job_public(session, jobs.get_job(session, job_id))
+
+    return await run_in_threadpool(work)
+
+
+@router.post("/{job_id}/runs", status_code=201, response_model=IngestPublic, responses=SIGNED)
+async def upload_run(job_id: int, lease: str, agent: AgentDep, state: StateDep) -> JSONResponse:
+    """A bundle produced for this job (the body is the bundle's bytes), under a live lease."""
+
+    def work() -> IngestPublic:
+        def hook(session: Session, run: Run) -> None:
+            jobs.attach_run(session, job_id, lease, agent.runner, run, utcnow())
+
+        result = ingest_bundle(state.db, agent.body, state.settings, hook=hook)
+        state.cache.invalidate()
+        with state.db.reader() as session:
+            run = views.run_public(session, views.get_run(session, result.run_id))
+        return IngestPublic(
+            created=result.created,
+            run_id=result.run_id,
+            records_established=result.records,
+            warnings=result.warnings,
+            run=run,
+        )
+
+    answer = await run_in_threadpool(work)
+    return JSONResponse(answer.model_dump(mode="json"), status_code=201 if answer.created else 200)
+
+
+@router.post("/{job_id}/complete", responses=SIGNED)
+async def complete(job_id: int, agent: AgentDep, state: StateDep) -> JobPublic:
+    body = parse_json(agent.body, CompleteIn)
+
+    def work() -> JobPublic:
+        jobs.complete(
+            state.db,
+            job_id,
+            body.lease_id,
+            agent.runner,
+            state.settings,
+            failed=body.outcome == "failed",
+            reason=body.reason,
+            now=utcnow(),
+        )
+        state.cache.invalidate()
+        with state.db.reader() as session:
+            return views.job_public(session, jobs.get_job(session, job_id))
+
+    return await run_in_threadpool(work)

@@ -1,0 +1,38 @@
+"""Records and attempts, one at a time."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+
+from server.deps import SessionDep
+from server.problems import NotFound
+from server.routes.common import problems
+from server.schemas.records import AttemptPublic, RecordPublic
+from server.services import leaderboard, views
+from server.services.blobs import get_blob
+
+router = APIRouter(tags=["records"])
+
+
+@router.get("/records/{record_id}", responses=problems(404, 422))
+def get_record(session: SessionDep, record_id: int) -> RecordPublic:
+    """A record with its runs, statistics, evidence and verification history."""
+    return leaderboard.record_public(session, record_id)
+
+
+@router.get("/attempts/{attempt_id}", responses=problems(404, 422))
+def get_attempt(session: SessionDep, attempt_id: int) -> AttemptPublic:
+    return views.attempt_public(session, views.get_attempt(session, attempt_id))
+
+
+@router.get(
+    "/attempts/{attempt_id}/source",
+    responses={200: {"content": {"text/x-python": {}}}, **problems(404, 422)},
+)
+def get_attempt_source(session: SessionDep, attempt_id: int) -> Response:
+    """The variant's source code, as stored by sha256."""
+    attempt = views.get_attempt(session, attempt_id)
+    blob = get_blob(session, attempt.source_sha256) if attempt.source_sha256 else None
+    if blob is None:
+        raise NotFound("no-source", f"attempt {attempt_id} has no stored source")
+    return Response(blob.data, media_type="text/x-python; charset=utf-8")

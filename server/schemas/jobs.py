@@ -1,0 +1,79 @@
+"""Submissions, jobs and runners."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from server.schemas.common import TrackRef
+
+
+class SubmissionCreate(BaseModel):
+    track: str = Field(description="track id, or id@vN", max_length=80)
+    version: int | None = Field(default=None, ge=1, le=1_000_000)
+    source: str = Field(description="the variant's train_gpt.py")
+    description: str = Field(default="", max_length=10_000)
+
+
+class JobPublic(BaseModel):
+    id: int
+    kind: str  # submission | reverify
+    state: str  # PENDING | RUNNING | FINISHED | FAILED
+    track: TrackRef
+    attempt_id: int
+    record_id: int | None
+    variant_sha256: str
+    runs_total: int
+    runs_done: list[str]
+    runs_remaining: int
+    runner: str | None
+    leased_at: datetime | None
+    heartbeat_at: datetime | None
+    lease_expires_at: datetime | None
+    expiries: int
+    reason: str | None
+    created_at: datetime
+    finished_at: datetime | None
+
+
+class JobLease(BaseModel):
+    job: JobPublic
+    lease_id: str
+    source: str
+    upload_url: str
+
+
+class LeaseIn(BaseModel):
+    lease_id: str = Field(max_length=64)
+
+
+class CompleteIn(LeaseIn):
+    outcome: Literal["finished", "failed"]
+    reason: str | None = Field(default=None, max_length=4000)
+
+
+class SubmissionPublic(BaseModel):
+    id: int
+    user: str
+    track: TrackRef
+    attempt_id: int
+    variant_sha256: str
+    description: str
+    created_at: datetime
+    job: JobPublic
+    attempt_url: str
+
+
+class RunnerPublic(BaseModel):
+    name: str
+    key_id: str
+    active: bool
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+class RunnersPublic(BaseModel):
+    data: list[RunnerPublic]
+    count: int

@@ -1,0 +1,131 @@
+"""Attempts, records and the leaderboard: everything a page needs to render a row."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel
+
+from server.schemas.common import SummaryPublic, TrackRef
+from server.schemas.runs import RunBrief
+from server.schemas.tracks import TrackPublic
+
+
+class StatsPublic(BaseModel):
+    n_runs: int
+    n_counted: int
+    official: bool
+    self_reported: bool
+    time_ms: SummaryPublic | None
+    val_loss: SummaryPublic | None
+    p_value: float | None  # one-sided t-test: mean val loss < target
+    qualifies: bool
+    reason: str
+
+
+class AttemptPublic(BaseModel):
+    id: int
+    origin: str
+    track: TrackRef
+    variant_sha256: str
+    name: str | None
+    description: str | None
+    submitter: str | None
+    created_at: datetime
+    record_id: int | None
+    stats: StatsPublic
+    source_url: str | None
+    runs: list[RunBrief]
+
+
+class AttemptsPublic(BaseModel):
+    data: list[AttemptPublic]
+    count: int
+
+
+class VerificationPublic(BaseModel):
+    id: int
+    status: str  # reproduced | drifted | failed
+    n_runs: int
+    time_ms_mean: float | None
+    time_ms_std: float | None
+    val_loss_mean: float | None
+    p_value: float | None
+    image_digest: str | None
+    runner: str | None
+    job_id: int | None
+    detail: str | None
+    created_at: datetime
+
+
+class BeatPublic(BaseModel):
+    method: str  # first | welch | paired | imported
+    p_value: float | None
+    speedup: float | None
+    detail: str
+
+
+class HardwareUsed(BaseModel):
+    hardware_class: str | None
+    accelerator_count: int | None
+
+
+class CostPublic(BaseModel):
+    """Inputs for a cost figure: accelerators x mean time."""
+
+    accelerator_count: int | None
+    time_ms_mean: float | None
+    accelerator_hours: float | None
+
+
+class EvidencePublic(BaseModel):
+    origin: str  # verified | imported
+    runners: list[str]  # runners whose signatures vouch for the runs
+    val_loss_source: str  # independently-evaluated | self-reported | mixed
+    official: bool
+    imported: bool
+    verification: VerificationPublic | None  # the latest re-verification
+
+
+class RecordEntry(BaseModel):
+    rank: int
+    record_id: int
+    status: str  # current | superseded
+    origin: str
+    track: TrackRef
+    attempt_id: int
+    variant_sha256: str
+    name: str | None
+    description: str | None
+    submitter: str | None
+    established_at: datetime
+    superseded_at: datetime | None
+    previous_record_id: int | None
+    time_ms: SummaryPublic | None
+    val_loss: SummaryPublic | None
+    p_value: float | None
+    beat: BeatPublic
+    hardware: HardwareUsed
+    cost: CostPublic
+    evidence: EvidencePublic
+    url: str
+    source_url: str | None
+
+
+class RecordPublic(RecordEntry):
+    runs: list[RunBrief]
+    verifications: list[VerificationPublic]
+
+
+class RecordsPublic(BaseModel):
+    data: list[RecordEntry]
+    count: int
+
+
+class LeaderboardPublic(BaseModel):
+    track: TrackPublic
+    total: int
+    limit: int
+    offset: int
+    generated_at: datetime
+    entries: list[RecordEntry]

@@ -1,0 +1,76 @@
+"""Runs: a brief form for lists, and the full form with the manifest and the step curve."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel
+
+from server.schemas.common import TrackRef
+
+
+class AbPublic(BaseModel):
+    session_id: str
+    role: str
+    pair_index: int | None
+
+
+class RunBrief(BaseModel):
+    run_id: str
+    origin: str  # verified | imported
+    purpose: str  # claim | reverify
+    status: str  # the manifest's exit.status
+    official: bool
+    backend: str | None
+    time_ms: float | None
+    val_loss: float | None
+    val_loss_source: str
+    claimed_time_ms: float | None
+    seed: int | None
+    runner: str | None
+    hardware_class: str | None
+    accelerator_count: int | None
+    image_digest: str | None
+    ab: AbPublic | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    ingested_at: datetime
+    url: str
+
+
+class CurvePoint(BaseModel):
+    step: int
+    val_loss: float | None = None
+    train_loss: float | None = None
+    train_time_ms: float | None = None
+
+
+class CurvePublic(BaseModel):
+    format: str
+    total_steps: int | None
+    val: list[CurvePoint]
+    train: list[CurvePoint]
+    warnings: list[str]
+
+
+class RunPublic(RunBrief):
+    track: TrackRef
+    attempt_id: int
+    variant_sha256: str
+    exit_reason: str | None
+    bundle_sha256: str | None
+    bundle_url: str | None
+    job_id: int | None
+    record_id: int | None
+    manifest: dict[str, Any]
+    curve: CurvePublic | None
+    curve_error: str | None
+
+
+class IngestPublic(BaseModel):
+    created: bool  # false: this bundle was already stored (idempotent re-upload)
+    run_id: str
+    records_established: list[int]
+    warnings: list[str]
+    run: RunPublic

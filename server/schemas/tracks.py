@@ -1,0 +1,39 @@
+"""Tracks as the API shows them."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+
+
+class HardwarePublic(BaseModel):
+    hardware_class: str
+    accelerator: str
+    count: int
+
+
+class RulesPublic(BaseModel):
+    target_val_loss: float
+    runs_required: int
+    significance_alpha: float
+    beat_alpha: float
+    min_speedup: float
+    paired_ab: bool
+    record_backends: list[str]
+
+
+class TrackPublic(BaseModel):
+    id: str
+    version: int
+    key: str
+    title: str
+    description: str
+    hidden: bool
+    hardware: HardwarePublic
+    rules: RulesPublic
+    time_limit_s: int
+    leaderboard_url: str
+
+
+class TracksPublic(BaseModel):
+    data: list[TrackPublic]
+    count: int

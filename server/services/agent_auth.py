@@ -1,0 +1,94 @@
+"""Agent requests are signed by the runner's Ed25519 key (the same key that signs bundles).
+
+Headers: `X-Speedrun-Key-Id` (the runner's key id), `X-Speedrun-Timestamp` (Unix seconds),
+`X-Speedrun-Signature` (base64 Ed25519 signature over the UTF-8 text
+`METHOD\\nPATH?QUERY\\nTIMESTAMP\\nSHA256(BODY) hex`). The server refuses unknown or revoked
+keys, timestamps further than `signature_skew_s` from its clock, and a signature it has seen
+before within that window (a replay).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections.abc import Mapping
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy.orm import Session
+
+from server.models import Runner
+from server.problems import Unauthorized
+from server.services.runners import active_runner
+from speedrun import signing
+
+KEY_HEADER = "X-Speedrun-Key-Id"
+TIME_HEADER = "X-Speedrun-Timestamp"
+SIG_HEADER = "X-Speedrun-Signature"
+
+
+def signed_text(method: str, path: str, timestamp: str, body: bytes) -> bytes:
+    digest = hashlib.sha256(body).hexdigest()
+    return f"{method.upper()}\n{path}\n{timestamp}\n{digest}".encode()
+
+
+def sign_request(
+    key: Ed25519PrivateKey, method: str, path: str, body: bytes, *, timestamp: int | None = None
+) -> dict[str, str]:
+    """The headers an agent sends (what `speedrun agent` should use)."""
+    stamp = str(int(time.time()) if timestamp is None else timestamp)
+    return {
+        KEY_HEADER: signing.key_id(key.public_key()),
+        TIME_HEADER: stamp,
+        SIG_HEADER: signing.sign(key, signed_text(method, path, stamp, body)),
+    }
+
+
+class ReplayGuard:
+    """Signatures seen within the skew window; a second use of one is a replay."""
+
+    def __init__(self) -> None:
+        self._seen: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def check(self, signature: str, now: float, window_s: float) -> None:
+        with self._lock:
+            if len(self._seen) > 10_000:
+                self._seen = {s: t for s, t in self._seen.items() if t > now - 2 * window_s}
+            if signature in self._seen:
+                raise Unauthorized("replayed-signature", "this request signature was used before")
+            self._seen[signature] = now
+
+
+def authenticate_agent(
+    session: Session,
+    headers: Mapping[str, str],
+    method: str,
+    path: str,
+    body: bytes,
+    *,
+    skew_s: float,
+    now: float,
+    replay: ReplayGuard,
+) -> Runner:
+    key_id, stamp, sig = (headers.get(h) for h in (KEY_HEADER, TIME_HEADER, SIG_HEADER))
+    if not key_id or not stamp or not sig:
+        raise Unauthorized(
+            "missing-signature", f"agent requests need {KEY_HEADER}, {TIME_HEADER}, {SIG_HEADER}"
+        )
+    try:
+        stamp_s = int(stamp)
+    except ValueError:
+        raise Unauthorized("bad-signature", f"{TIME_HEADER} is not an integer") from None
+    if abs(now - stamp_s) > skew_s:
+        raise Unauthorized(
+            "stale-signature", f"timestamp more than {skew_s:.0f} s from the server's clock"
+        )
+    runner = active_runner(session, key_id)
+    if runner is None:
+        raise Unauthorized("unknown-runner", f"key {key_id[:16]!r} is not an active runner")
+    public = signing.public_key_from_b64(runner.public_key)
+    if not signing.verify(public, signed_text(method, path, stamp, body), sig):
+        raise Unauthorized("bad-signature", "the request signature does not verify")
+    replay.check(sig, now, skew_s)
+    return runner

@@ -1,0 +1,144 @@
+"""Ingest a result bundle: the same checks as `speedrun verify` (shared code), then one short
+write transaction that stores the bundle and variant source by sha256, the run, its attempt,
+and any record it makes. Idempotent by the bundle's sha256; a run_id may appear only once.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from server.config import Settings
+from server.db import Database
+from server.models import Attempt, Run
+from server.problems import Conflict
+from server.services import runners
+from server.services.attempts import get_or_create_attempt
+from server.services.blobs import put_blob, sha256_hex
+from server.services.manifest import check_values, run_columns
+from server.services.records import decide_record, lock_track
+from speedrun.bundle import Bundle, read_bundle, verify_bundle
+from speedrun.errors import BundleInvalid
+from speedrun.tracks import Track, get_track
+
+BUNDLE_MEDIA_TYPE = "application/gzip"
+SOURCE_MEDIA_TYPE = "text/x-python"
+
+# A hook run inside the write transaction before the run is stored (e.g. a job's lease check);
+# raising there rolls everything back.
+RunHook = Callable[[Session, Run], None]
+
+
+@dataclass
+class IngestResult:
+    run_id: str
+    created: bool
+    records: list[int] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def _existing(session: Session, sha256: str) -> str | None:
+    return session.scalar(select(Run.run_id).where(Run.bundle_sha256 == sha256))
+
+
+def _verify(db: Database, bundle: Bundle) -> tuple[Track, list[str]]:
+    check_values(bundle.manifest)
+    with db.reader() as session:
+        trusted = runners.trusted_keys(session)
+    verdict = verify_bundle(bundle, trusted=trusted)
+    m = bundle.manifest
+    return get_track(m["track"]["id"], m["track"]["version"]), verdict.warnings
+
+
+def _store(
+    session: Session,
+    bundle: Bundle,
+    data: bytes,
+    track: Track,
+    settings: Settings,
+    hook: RunHook | None,
+) -> Run:
+    m = bundle.manifest
+    runner = runners.active_runner(session, m["signature"]["key_id"])
+    if runner is None:  # revoked between the check and this transaction
+        raise BundleInvalid("signature: the runner's key has been revoked", code="unknown-key")
+    if session.scalar(select(Run.id).where(Run.run_id == m["run_id"])) is not None:
+        raise Conflict("run-id-conflict", f"run {m['run_id']} exists with a different bundle")
+    variant = m["variant"]
+    source = put_blob(
+        session, bundle.members[variant["path"]], SOURCE_MEDIA_TYPE, variant["sha256"]
+    )
+    put_blob(session, data, BUNDLE_MEDIA_TYPE, bundle.sha256)
+    attempt = get_or_create_attempt(
+        session,
+        track.id,
+        track.version,
+        variant["sha256"],
+        source_sha256=source,
+        name=variant.get("name"),
+    )
+    run = Run(
+        **run_columns(m, track, settings.extra_record_backends),
+        origin="verified",
+        attempt_id=attempt.id,
+        runner_id=runner.id,
+        bundle_sha256=bundle.sha256,
+        manifest_json=json.dumps(m, ensure_ascii=False, sort_keys=True),
+    )
+    if hook is not None:
+        hook(session, run)
+    session.add(run)
+    session.flush()
+    return run
+
+
+def _affected_attempts(session: Session, run: Run) -> list[Attempt]:
+    """The run's attempt, and candidates of its A/B session (a baseline run may complete a pair)."""
+    ids = {run.attempt_id}
+    if run.ab_session:
+        query = select(Run.attempt_id).where(
+            Run.ab_session == run.ab_session, Run.ab_role == "candidate"
+        )
+        ids.update(session.scalars(query))
+    return list(session.scalars(select(Attempt).where(Attempt.id.in_(ids)).order_by(Attempt.id)))
+
+
+def _decide(session: Session, track: Track, run: Run) -> list[int]:
+    lock_track(session, track.id, track.version)
+    if run.purpose != "claim":
+        return []
+    made = []
+    for attempt in _affected_attempts(session, run):
+        record = decide_record(session, track, attempt)
+        if record is not None:
+            made.append(record.id)
+    return made
+
+
+def ingest_bundle(
+    db: Database, data: bytes, settings: Settings, *, hook: RunHook | None = None
+) -> IngestResult:
+    """Verify and store one bundle; raises BundleError/BundleInvalid/ServerError on rejection."""
+    digest = sha256_hex(data)
+    with db.reader() as session:
+        existing = _existing(session, digest)
+    if existing is not None:
+        return IngestResult(existing, created=False)
+    bundle = read_bundle(data, max_bytes=settings.max_bundle_expanded_bytes)
+    track, warnings = _verify(db, bundle)
+    for _ in range(3):
+        try:
+            with db.write() as session:
+                if (existing := _existing(session, digest)) is not None:
+                    return IngestResult(existing, created=False)
+                run = _store(session, bundle, data, track, settings, hook)
+                records = _decide(session, track, run)
+            return IngestResult(run.run_id, created=True, records=records, warnings=warnings)
+        except IntegrityError:
+            continue  # a concurrent upload of the same bytes or blob won; look again
+    raise Conflict("ingest-conflict", "the bundle clashed with concurrent writes; retry")

@@ -1,0 +1,180 @@
+"""The job queue agents pull from: PENDING -> RUNNING (leased) -> FINISHED | FAILED.
+
+A claim is an atomic compare-and-set (`UPDATE ... WHERE id = :id AND state = 'PENDING'`),
+preceded on PostgreSQL by `SELECT ... FOR UPDATE SKIP LOCKED` so concurrent claimers pass
+each other instead of queueing; on SQLite the write transaction (`BEGIN IMMEDIATE`) already
+serialises claimers. A lease lives `lease_s` past its last heartbeat; expired leases return
+their job to the queue (or fail it after `max_lease_expiries`), and any later heartbeat,
+upload or completion under the old lease is refused.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from server.config import Settings
+from server.db import Database
+from server.models import Job, Run, Runner
+from server.problems import BadRequest, Conflict, NotFound
+from server.services import verification
+
+PENDING, RUNNING, FINISHED, FAILED = "PENDING", "RUNNING", "FINISHED", "FAILED"
+
+
+def create_job(
+    session: Session,
+    *,
+    kind: str,
+    track_id: str,
+    track_version: int,
+    variant_sha256: str,
+    attempt_id: int,
+    runs_total: int,
+    record_id: int | None = None,
+) -> Job:
+    job = Job(
+        kind=kind,
+        state=PENDING,
+        track_id=track_id,
+        track_version=track_version,
+        variant_sha256=variant_sha256,
+        attempt_id=attempt_id,
+        runs_total=runs_total,
+        record_id=record_id,
+    )
+    session.add(job)
+    session.flush()
+    return job
+
+
+def expire_leases(session: Session, now: datetime, settings: Settings) -> None:
+    """Return jobs whose lease ran out to the queue; fail those that ran out too often."""
+    stale = Job.state == RUNNING, Job.lease_expires_at < now
+    for job in session.scalars(
+        select(Job).where(*stale, Job.expiries + 1 >= settings.max_lease_expiries)
+    ):
+        finish(session, job, FAILED, f"lease expired {job.expiries + 1} times", now, settings)
+    session.execute(
+        update(Job)
+        .where(*stale)
+        .values(
+            state=PENDING,
+            lease_id=None,
+            runner_id=None,
+            lease_expires_at=None,
+            expiries=Job.expiries + 1,
+        )
+    )
+
+
+def claim_job(db: Database, runner: Runner, settings: Settings, now: datetime) -> Job | None:
+    with db.write() as session:
+        expire_leases(session, now, settings)
+        query = select(Job.id).where(Job.state == PENDING).order_by(Job.id).limit(8)
+        if not db.is_sqlite:
+            query = query.with_for_update(skip_locked=True)
+        for job_id in list(session.scalars(query)):
+            lease = secrets.token_hex(16)
+            result = session.execute(
+                update(Job)
+                .where(Job.id == job_id, Job.state == PENDING)
+                .values(
+                    state=RUNNING,
+                    lease_id=lease,
+                    lease_seq=Job.lease_seq + 1,
+                    runner_id=runner.id,
+                    leased_at=now,
+                    heartbeat_at=now,
+                    lease_expires_at=now + timedelta(seconds=settings.lease_s),
+                )
+                .execution_options(synchronize_session=False)
+            )
+            if result.rowcount == 1:  # type: ignore[attr-defined]
+                return session.get_one(Job, job_id, populate_existing=True)
+    return None
+
+
+def get_job(session: Session, job_id: int) -> Job:
+    job = session.get(Job, job_id)
+    if job is None:
+        raise NotFound("unknown-job", f"no job {job_id}")
+    return job
+
+
+def held_job(session: Session, job_id: int, lease_id: str, runner: Runner, now: datetime) -> Job:
+    """The job, if `lease_id` is its live lease held by `runner`; else a 409 saying why."""
+    job = session.scalar(select(Job).where(Job.id == job_id).with_for_update())
+    if job is None:
+        raise NotFound("unknown-job", f"no job {job_id}")
+    if job.state != RUNNING or job.lease_id != lease_id or job.runner_id != runner.id:
+        raise Conflict("lease-lost", f"job {job_id} is not leased under this lease")
+    if job.lease_expires_at is None or job.lease_expires_at < now:
+        raise Conflict("lease-expired", f"the lease on job {job_id} has expired")
+    return job
+
+
+def heartbeat(
+    db: Database, job_id: int, lease_id: str, runner: Runner, settings: Settings, now: datetime
+) -> Job:
+    with db.write() as session:
+        job = held_job(session, job_id, lease_id, runner, now)
+        job.heartbeat_at = now
+        job.lease_expires_at = now + timedelta(seconds=settings.lease_s)
+        return job
+
+
+def runs_done(session: Session, job_id: int) -> list[str]:
+    return list(session.scalars(select(Run.run_id).where(Run.job_id == job_id).order_by(Run.id)))
+
+
+def attach_run(
+    session: Session, job_id: int, lease_id: str, runner: Runner, run: Run, now: datetime
+) -> None:
+    """Ingest hook for a job's upload: the lease is live and the run is what the job asked."""
+    job = held_job(session, job_id, lease_id, runner, now)
+    if run.runner_id != runner.id:
+        raise BadRequest("job-mismatch", "the bundle is signed by another runner than the lease's")
+    if (run.track_id, run.track_version) != (job.track_id, job.track_version):
+        raise BadRequest("job-mismatch", "the bundle is for another track than the job's")
+    if run.attempt_id != job.attempt_id:
+        raise BadRequest("job-mismatch", "the bundle ran another variant than the job's")
+    done = session.scalar(select(func.count()).select_from(Run).where(Run.job_id == job_id)) or 0
+    if done >= job.runs_total:
+        raise Conflict("job-full", f"job {job_id} already has its {job.runs_total} runs")
+    run.job_id = job.id
+    run.purpose = "reverify" if job.kind == "reverify" else "claim"
+
+
+def finish(
+    session: Session, job: Job, state: str, reason: str | None, now: datetime, settings: Settings
+) -> None:
+    job.state, job.reason, job.finished_at = state, reason, now
+    job.lease_id, job.lease_expires_at = None, None
+    if job.kind == "reverify" and job.record_id is not None:
+        verification.record_outcome(session, job, settings.reverify_time_tolerance)
+
+
+def complete(
+    db: Database,
+    job_id: int,
+    lease_id: str,
+    runner: Runner,
+    settings: Settings,
+    *,
+    failed: bool,
+    reason: str | None,
+    now: datetime,
+) -> Job:
+    with db.write() as session:
+        job = held_job(session, job_id, lease_id, runner, now)
+        done = len(runs_done(session, job_id))
+        if not failed and done < job.runs_total:
+            raise Conflict(
+                "runs-missing", f"{done} of {job.runs_total} runs uploaded; report failure instead"
+            )
+        finish(session, job, FAILED if failed else FINISHED, reason, now, settings)
+        return job

@@ -1,0 +1,211 @@
+"""Records and the leaderboard: rows built in bulk (a handful of queries for any number of
+records), and a cache of serialized answers, invalidated on every write in this process and
+after `leaderboard_cache_ttl_s` for writes made elsewhere."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from server.models import Attempt, Record, Run, User, Verification, utcnow
+from server.problems import NotFound
+from server.schemas.common import TrackRef
+from server.schemas.records import (
+    BeatPublic,
+    CostPublic,
+    EvidencePublic,
+    HardwareUsed,
+    LeaderboardPublic,
+    RecordEntry,
+    RecordPublic,
+    VerificationPublic,
+)
+from server.services import runners
+from server.services.attempts import RunFigures, compute_stats
+from server.services.views import API, run_brief, summary_public, track_public
+from speedrun.tracks import Track, get_track
+
+
+@dataclass
+class _Context:
+    attempts: dict[int, Attempt]
+    runs: dict[int, list[Run]]
+    latest: dict[int, Verification]
+    users: dict[int, str]
+    runners: dict[int, str]
+
+
+def _load(session: Session, records: list[Record]) -> _Context:
+    ids = [r.attempt_id for r in records]
+    attempts = {a.id: a for a in session.scalars(select(Attempt).where(Attempt.id.in_(ids)))}
+    runs: dict[int, list[Run]] = defaultdict(list)
+    for run in session.scalars(select(Run).where(Run.attempt_id.in_(ids)).order_by(Run.id)):
+        runs[run.attempt_id].append(run)
+    latest: dict[int, Verification] = {}
+    query = select(Verification).where(Verification.record_id.in_([r.id for r in records]))
+    for v in session.scalars(query.order_by(Verification.id)):
+        latest[v.record_id] = v
+    users = {i: n for i, n in session.execute(select(User.id, User.name))}
+    return _Context(attempts, runs, latest, users, runners.runner_names(session))
+
+
+def verification_public(v: Verification, names: dict[int, str]) -> VerificationPublic:
+    return VerificationPublic(
+        id=v.id,
+        status=v.status,
+        n_runs=v.n_runs,
+        time_ms_mean=v.time_ms_mean,
+        time_ms_std=v.time_ms_std,
+        val_loss_mean=v.val_loss_mean,
+        p_value=v.p_value,
+        image_digest=v.image_digest,
+        runner=names.get(v.runner_id) if v.runner_id else None,
+        job_id=v.job_id,
+        detail=v.detail,
+        created_at=v.created_at,
+    )
+
+
+def _entry(record: Record, rank: int, track: Track, ctx: _Context) -> RecordEntry:
+    attempt = ctx.attempts[record.attempt_id]
+    runs = ctx.runs.get(attempt.id, [])
+    figs = [
+        RunFigures(r.time_ms, r.val_loss, r.status, r.official, r.val_loss_source, r.purpose)
+        for r in runs
+    ]
+    st = compute_stats(figs, track)
+    counted = [r for r, f in zip(runs, figs, strict=True) if f.counts]
+    sources = {r.val_loss_source for r in counted}
+    count = next((r.accelerator_count for r in counted if r.accelerator_count), None)
+    mean_ms = st.time_ms.mean if st.time_ms else None
+    hours = count * mean_ms / 3.6e6 if count and mean_ms is not None else None
+    decision = json.loads(record.decision_json or "{}")
+    beat = decision.get("beat") or {}
+    latest = ctx.latest.get(record.id)
+    return RecordEntry(
+        rank=rank,
+        record_id=record.id,
+        status="superseded" if record.superseded_at else "current",
+        origin=record.origin,
+        track=TrackRef(id=record.track_id, version=record.track_version),
+        attempt_id=attempt.id,
+        variant_sha256=attempt.variant_sha256,
+        name=attempt.name,
+        description=attempt.description,
+        submitter=ctx.users.get(attempt.submitter_id) if attempt.submitter_id else None,
+        established_at=record.established_at,
+        superseded_at=record.superseded_at,
+        previous_record_id=record.previous_record_id,
+        time_ms=summary_public(st.time_ms),
+        val_loss=summary_public(st.val_loss),
+        p_value=st.p_value,
+        beat=BeatPublic(
+            method=beat.get("method", record.origin),
+            p_value=beat.get("p_value"),
+            speedup=beat.get("speedup"),
+            detail=beat.get("detail", ""),
+        ),
+        hardware=HardwareUsed(
+            hardware_class=next((r.hardware_class for r in counted if r.hardware_class), None),
+            accelerator_count=count,
+        ),
+        cost=CostPublic(accelerator_count=count, time_ms_mean=mean_ms, accelerator_hours=hours),
+        evidence=EvidencePublic(
+            origin=record.origin,
+            runners=sorted({ctx.runners[r.runner_id] for r in counted if r.runner_id}),
+            val_loss_source=sources.pop()
+            if len(sources) == 1
+            else ("mixed" if sources else "none"),
+            official=st.official,
+            imported=record.origin == "imported",
+            verification=verification_public(latest, ctx.runners) if latest else None,
+        ),
+        url=f"{API}/records/{record.id}",
+        source_url=f"{API}/attempts/{attempt.id}/source" if attempt.source_sha256 else None,
+    )
+
+
+def _ranked(records: list[Record], ctx: _Context, track: Track) -> list[RecordEntry]:
+    entries = [_entry(r, 0, track, ctx) for r in records]
+    entries.sort(key=lambda e: (e.time_ms.mean if e.time_ms else float("inf"), e.record_id))
+    return [e.model_copy(update={"rank": i + 1}) for i, e in enumerate(entries)]
+
+
+def track_records(session: Session, track: Track) -> list[RecordEntry]:
+    query = select(Record).where(Record.track_id == track.id, Record.track_version == track.version)
+    records = list(session.scalars(query))
+    return _ranked(records, _load(session, records), track) if records else []
+
+
+def record_public(session: Session, record_id: int) -> RecordPublic:
+    record = session.get(Record, record_id)
+    if record is None:
+        raise NotFound("unknown-record", f"no record {record_id}")
+    track = get_track(record.track_id, record.track_version)
+    rank = next(e.rank for e in track_records(session, track) if e.record_id == record.id)
+    ctx = _load(session, [record])
+    entry = _entry(record, rank, track, ctx)
+    query = (
+        select(Verification).where(Verification.record_id == record.id).order_by(Verification.id)
+    )
+    return RecordPublic(
+        **entry.model_dump(),
+        runs=[run_brief(r, ctx.runners) for r in ctx.runs.get(record.attempt_id, [])],
+        verifications=[verification_public(v, ctx.runners) for v in session.scalars(query)],
+    )
+
+
+class LeaderboardCache:
+    """Serialized leaderboard answers by (track key, limit, offset)."""
+
+    def __init__(self, ttl_s: float) -> None:
+        self.ttl_s = ttl_s
+        self._lock = threading.Lock()
+        self._generation = 0
+        self._entries: dict[str, tuple[float, int, list[RecordEntry]]] = {}
+        self._bodies: dict[tuple[str, int, int], tuple[float, int, bytes]] = {}
+
+    def invalidate(self) -> None:
+        with self._lock:
+            self._generation += 1
+            self._entries.clear()
+            self._bodies.clear()
+
+    def cached(self, key: str, limit: int, offset: int) -> bytes | None:
+        hit = self._bodies.get((key, limit, offset))
+        if hit is None or hit[1] != self._generation or time.monotonic() - hit[0] > self.ttl_s:
+            return None
+        return hit[2]
+
+    def build(
+        self, track: Track, limit: int, offset: int, load: Callable[[], list[RecordEntry]]
+    ) -> bytes:
+        generation, now = self._generation, time.monotonic()
+        hit = self._entries.get(track.key)
+        if hit is not None and hit[1] == generation and now - hit[0] <= self.ttl_s:
+            entries = hit[2]
+        else:
+            entries = load()
+        page = LeaderboardPublic(
+            track=track_public(track),
+            total=len(entries),
+            limit=limit,
+            offset=offset,
+            generated_at=utcnow(),
+            entries=entries[offset : offset + limit],
+        )
+        body = page.model_dump_json().encode("utf-8")
+        with self._lock:
+            if generation == self._generation:  # no write since we started
+                self._entries[track.key] = (now, generation, entries)
+                if len(self._bodies) > 1024:
+                    self._bodies.clear()
+                self._bodies[(track.key, limit, offset)] = (now, generation, body)
+        return body

@@ -1,0 +1,246 @@
+"""Read models: ORM rows turned into the API's shapes (runs with their step curve, attempts,
+jobs, submissions, tracks). Record and leaderboard views live in `leaderboard`."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from server.models import Attempt, Job, Record, Run, Submission, User
+from server.problems import NotFound
+from server.schemas.common import SummaryPublic, TrackRef
+from server.schemas.jobs import JobPublic, SubmissionPublic
+from server.schemas.records import AttemptPublic, StatsPublic
+from server.schemas.runs import AbPublic, CurvePoint, CurvePublic, RunBrief, RunPublic
+from server.schemas.tracks import HardwarePublic, RulesPublic, TrackPublic
+from server.services import runners
+from server.services.attempts import AttemptStats, attempt_runs, compute_stats, figures_of
+from server.services.blobs import get_blob
+from server.services.jobs import runs_done
+from speedrun import stats
+from speedrun.bundle import read_bundle
+from speedrun.errors import SpeedrunError
+from speedrun.logparse import StepPoint, parse_log
+from speedrun.tracks import Track, get_track
+
+API = "/api/v1"
+
+
+def track_public(t: Track) -> TrackPublic:
+    r = t.rules
+    return TrackPublic(
+        id=t.id,
+        version=t.version,
+        key=t.key,
+        title=t.title,
+        description=t.description,
+        hidden=t.hidden,
+        time_limit_s=t.limits.wall_clock_s,
+        hardware=HardwarePublic(
+            hardware_class=t.hardware.klass,
+            accelerator=t.hardware.accelerator,
+            count=t.hardware.count,
+        ),
+        rules=RulesPublic(
+            target_val_loss=r.target_val_loss,
+            runs_required=r.runs_required,
+            significance_alpha=r.significance_alpha,
+            beat_alpha=r.beat_alpha,
+            min_speedup=r.min_speedup,
+            paired_ab=r.paired_ab,
+            record_backends=list(r.record_backends),
+        ),
+        leaderboard_url=f"{API}/tracks/{t.id}/leaderboard?version={t.version}",
+    )
+
+
+def summary_public(s: stats.Summary | None) -> SummaryPublic | None:
+    return None if s is None else SummaryPublic(n=s.n, mean=s.mean, std=s.std)
+
+
+def stats_public(st: AttemptStats) -> StatsPublic:
+    return StatsPublic(
+        n_runs=st.n_runs,
+        n_counted=st.n_counted,
+        official=st.official,
+        self_reported=st.self_reported,
+        time_ms=summary_public(st.time_ms),
+        val_loss=summary_public(st.val_loss),
+        p_value=st.p_value,
+        qualifies=st.qualifies,
+        reason=st.reason,
+    )
+
+
+def run_brief(run: Run, runner_names: dict[int, str]) -> RunBrief:
+    ab = None
+    if run.ab_session:
+        ab = AbPublic(
+            session_id=run.ab_session, role=run.ab_role or "", pair_index=run.ab_pair_index
+        )
+    return RunBrief(
+        run_id=run.run_id,
+        origin=run.origin,
+        purpose=run.purpose,
+        status=run.status,
+        official=run.official,
+        backend=run.backend,
+        time_ms=run.time_ms,
+        val_loss=run.val_loss,
+        val_loss_source=run.val_loss_source,
+        claimed_time_ms=run.claimed_time_ms,
+        seed=run.seed,
+        runner=runner_names.get(run.runner_id) if run.runner_id else None,
+        hardware_class=run.hardware_class,
+        accelerator_count=run.accelerator_count,
+        image_digest=run.image_digest,
+        ab=ab,
+        started_at=run.started_at,
+        finished_at=run.finished_at,
+        ingested_at=run.ingested_at,
+        url=f"{API}/runs/{run.run_id}",
+    )
+
+
+def _points(points: tuple[StepPoint, ...]) -> list[CurvePoint]:
+    return [
+        CurvePoint(
+            step=p.step, val_loss=p.val_loss, train_loss=p.train_loss, train_time_ms=p.train_time_ms
+        )
+        for p in points
+    ]
+
+
+def run_curve(session: Session, run: Run) -> tuple[CurvePublic | None, str | None]:
+    """The step curve parsed from the run's log (inside its bundle), or why there is none."""
+    if run.bundle_sha256 is None or run.log_member is None:
+        return None, "no log in this run's bundle"
+    blob = get_blob(session, run.bundle_sha256)
+    if blob is None:
+        return None, "bundle missing"
+    try:
+        text = read_bundle(blob.data, max_bytes=1 << 31).text(run.log_member)
+        parsed = parse_log(text, source=run.log_member)
+    except (SpeedrunError, KeyError) as exc:
+        return None, str(exc)
+    if not parsed:
+        return None, "the log holds no steps"
+    last = parsed[-1]
+    curve = CurvePublic(
+        format=last.format,
+        total_steps=last.total_steps,
+        val=_points(last.val_points),
+        train=_points(last.train_points),
+        warnings=list(last.warnings),
+    )
+    return curve, None
+
+
+def get_run(session: Session, run_id: str) -> Run:
+    run = session.scalar(select(Run).where(Run.run_id == run_id))
+    if run is None:
+        raise NotFound("unknown-run", f"no run {run_id!r}")
+    return run
+
+
+def run_public(session: Session, run: Run) -> RunPublic:
+    attempt = session.get_one(Attempt, run.attempt_id)
+    record_id = session.scalar(select(Record.id).where(Record.attempt_id == attempt.id))
+    curve, curve_error = run_curve(session, run)
+    manifest: dict[str, Any] = json.loads(run.manifest_json)
+    brief = run_brief(run, runners.runner_names(session))
+    return RunPublic(
+        **brief.model_dump(),
+        track=TrackRef(id=run.track_id, version=run.track_version),
+        attempt_id=attempt.id,
+        variant_sha256=attempt.variant_sha256,
+        exit_reason=run.exit_reason,
+        bundle_sha256=run.bundle_sha256,
+        bundle_url=f"{API}/runs/{run.run_id}/bundle" if run.bundle_sha256 else None,
+        job_id=run.job_id,
+        record_id=record_id,
+        manifest=manifest,
+        curve=curve,
+        curve_error=curve_error,
+    )
+
+
+def get_attempt(session: Session, attempt_id: int) -> Attempt:
+    attempt = session.get(Attempt, attempt_id)
+    if attempt is None:
+        raise NotFound("unknown-attempt", f"no attempt {attempt_id}")
+    return attempt
+
+
+def attempt_public(session: Session, attempt: Attempt) -> AttemptPublic:
+    runs = attempt_runs(session, attempt.id)
+    track = get_track(attempt.track_id, attempt.track_version)
+    names = runners.runner_names(session)
+    submitter = session.get(User, attempt.submitter_id) if attempt.submitter_id else None
+    return AttemptPublic(
+        id=attempt.id,
+        origin=attempt.origin,
+        track=TrackRef(id=attempt.track_id, version=attempt.track_version),
+        variant_sha256=attempt.variant_sha256,
+        name=attempt.name,
+        description=attempt.description,
+        submitter=submitter.name if submitter else None,
+        created_at=attempt.created_at,
+        record_id=session.scalar(select(Record.id).where(Record.attempt_id == attempt.id)),
+        stats=stats_public(compute_stats([figures_of(r) for r in runs], track)),
+        source_url=f"{API}/attempts/{attempt.id}/source" if attempt.source_sha256 else None,
+        runs=[run_brief(r, names) for r in runs],
+    )
+
+
+def list_attempts(session: Session, track: Track, limit: int, offset: int) -> list[AttemptPublic]:
+    query = (
+        select(Attempt)
+        .where(Attempt.track_id == track.id, Attempt.track_version == track.version)
+        .order_by(Attempt.id.desc())
+        .limit(limit)
+        .offset(offset)
+    )
+    return [attempt_public(session, a) for a in session.scalars(query)]
+
+
+def job_public(session: Session, job: Job) -> JobPublic:
+    done = runs_done(session, job.id)
+    runner_name = runners.runner_names(session).get(job.runner_id) if job.runner_id else None
+    return JobPublic(
+        id=job.id,
+        kind=job.kind,
+        state=job.state,
+        track=TrackRef(id=job.track_id, version=job.track_version),
+        attempt_id=job.attempt_id,
+        record_id=job.record_id,
+        variant_sha256=job.variant_sha256,
+        runs_total=job.runs_total,
+        runs_done=done,
+        runs_remaining=max(0, job.runs_total - len(done)),
+        runner=runner_name,
+        leased_at=job.leased_at,
+        heartbeat_at=job.heartbeat_at,
+        lease_expires_at=job.lease_expires_at,
+        expiries=job.expiries,
+        reason=job.reason,
+        created_at=job.created_at,
+        finished_at=job.finished_at,
+    )
+
+
+def submission_public(session: Session, sub: Submission) -> SubmissionPublic:
+    return SubmissionPublic(
+        id=sub.id,
+        user=session.get_one(User, sub.user_id).name,
+        track=TrackRef(id=sub.track_id, version=sub.track_version),
+        attempt_id=sub.attempt_id,
+        variant_sha256=sub.variant_sha256,
+        description=sub.description,
+        created_at=sub.created_at,
+        job=job_public(session, session.get_one(Job, sub.job_id)),
+        attempt_url=f"{API}/attempts/{sub.attempt_id}",
+    )

@@ -1,0 +1,1 @@
+"""Templates and static assets for the pages the server renders."""
