@@ -47,7 +47,7 @@ __all__ = [
 FORMATS = ("llmc", "2024", "2025", "track3", "harness")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: a 20k-step llm.c log holds 20k of these
 class StepPoint:
     step: int
     total_steps: int | None
