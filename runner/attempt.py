@@ -1,0 +1,365 @@
+"""One attempt, end to end: workspace, training process, clock, evaluation, signed bundle.
+
+    1. copy the variant into a fresh workspace; write the harness config; make the FIFO
+    2. run `torchrun` on the variant through the backend, under the wall-clock limit,
+       stamping events and streaming the log to the progress display
+    3. official time from the runner's clock (runner.timing)
+    4. harness variants: copy the export out (no symlinks followed) and evaluate it in a
+       separate process that alone sees the scored tokens (runner.evaluate)
+    5. judge status and flags (runner.verdicts), write the manifest and sign the bundle
+
+Nothing is written to the output directory but the finished bundle (atomically renamed);
+the workspace is removed whatever happens.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import uuid
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from runner import verdicts
+from runner.backends import Backend, Mount, ProcessResult, ProcessSpec
+from runner.events import ChannelLog, EventChannel
+from runner.manifest import data_block, runner_block, utc_now, write_bundle_file
+from runner.progress import Progress
+from runner.safefs import UnsafeFileError, copy_regular_file, list_regular_files, read_regular_file
+from runner.timing import Timing, harness_timing, legacy_timing
+from runner.trackdata import TrackData
+from runner.trainlog import compose_log, self_report
+from runner.workspace import Workspace
+from speedrun.harness import CONFIG_ENV, EVENTS_ENV, MODEL_FILE, HarnessConfig, is_harness_variant
+from speedrun.tracks import Track
+
+MAX_MODEL_BYTES = 8 * 1024**3
+MAX_LOG_BYTES = 16 * 1024 * 1024
+CONTAINER_ROOT = "/speedrun"
+
+
+@dataclass
+class SessionContext:
+    track: Track
+    backend: Backend
+    key: Ed25519PrivateKey
+    data: TrackData
+    software: dict[str, Any]
+    hardware: dict[str, Any]
+    out_dir: Path
+    time_limit_s: float
+    progress: Progress
+    group_id: str
+    work_parent: Path | None = None
+
+    @property
+    def eval_limit_s(self) -> float:
+        return max(120.0, float(self.track.limits.untimed_cap_s))
+
+
+@dataclass(frozen=True)
+class AttemptRequest:
+    variant_name: str
+    source: bytes
+    seed: int
+    index: int
+    label: str
+    bundle_name: str
+    ab: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class AttemptOutcome:
+    run_id: str
+    seed: int
+    status: str
+    reason: str | None
+    time_ms: float | None
+    val_loss: float | None
+    flags: list[str]
+    bundle_path: Path
+    manifest: dict[str, Any] = field(repr=False)
+
+
+@dataclass(frozen=True)
+class EvalRun:
+    result: dict[str, Any] | None  # the evaluator's JSON, when it wrote one
+    process: ProcessResult | None
+    error: str | None  # why there is no loss (copying the model, crash, timeout)
+
+
+def run_attempt(ctx: SessionContext, req: AttemptRequest) -> AttemptOutcome:
+    harness = is_harness_variant(req.source.decode("utf-8", errors="replace"))
+    run_id = uuid.uuid4().hex
+    ws = Workspace.create(req.source, req.variant_name, parent=ctx.work_parent)
+    try:
+        ctx.progress.begin(req.label)
+        started_at = utc_now()
+        spec, config_json = _train_spec(ctx, ws, req, harness, run_id)
+        channel = EventChannel(ws.fifo, on_event=ctx.progress.event).start()
+        try:
+            proc = ctx.backend.run(spec, on_line=ctx.progress.line)
+        finally:
+            channel_log = channel.stop()
+        if harness:
+            timing = harness_timing(
+                channel_log.events,
+                t0_s=proc.t0_s,
+                t_end_s=proc.t_end_s,
+                untimed_cap_s=ctx.track.limits.untimed_cap_s,
+            )
+        else:
+            timing = legacy_timing(proc.t0_s, proc.t_end_s)
+        evaluation = None
+        if harness and proc.exit_code == 0 and timing.time_ms is not None:
+            ctx.progress.note("evaluating")
+            evaluation = _evaluate(ctx, ws, run_id)
+        finished_at = utc_now()
+        members = _members(ctx, ws, req, proc, channel_log, config_json, evaluation, harness)
+        report = self_report(
+            (members.get("variant_log.txt") or members["log.txt"]).decode("utf-8", "replace"),
+            source=req.variant_name,
+        )
+        judged = verdicts.judge(
+            track=ctx.track,
+            harness=harness,
+            proc=proc,
+            timing=timing,
+            report=report,
+            evaluation=evaluation.result if evaluation else None,
+            eval_error=evaluation.error if evaluation else None,
+            eval_exit=evaluation.process.exit_code if evaluation and evaluation.process else None,
+            channel_problems=channel_log.problems,
+            time_limit_s=spec.time_limit_s,
+        )
+        manifest = _manifest(
+            ctx, req, run_id, harness, proc, timing, judged, evaluation, started_at, finished_at
+        )
+        path = write_bundle_file(ctx.out_dir, req.bundle_name, manifest, members, ctx.key)
+    finally:
+        ws.remove()
+    figures = manifest["figures"]
+    ctx.progress.end(verdicts.one_line(manifest))
+    return AttemptOutcome(
+        run_id=run_id,
+        seed=req.seed,
+        status=judged.status,
+        reason=judged.reason,
+        time_ms=figures["time_ms"],
+        val_loss=figures["val_loss"],
+        flags=judged.flags,
+        bundle_path=path,
+        manifest=manifest,
+    )
+
+
+def _visible(ctx: SessionContext, mount: Mount) -> str:
+    return ctx.backend.visible_path(mount.target, mount.source)
+
+
+def _train_spec(
+    ctx: SessionContext, ws: Workspace, req: AttemptRequest, harness: bool, run_id: str
+) -> tuple[ProcessSpec, bytes | None]:
+    track = ctx.track
+    variant = Mount(ws.variant.parent, f"{CONTAINER_ROOT}/variant")
+    out = Mount(ws.out, f"{CONTAINER_ROOT}/out", read_only=False)
+    mounts = [variant, Mount(ws.ctl, f"{CONTAINER_ROOT}/ctl"), out]
+    out_dir = _visible(ctx, out)
+    env = {"SPEEDRUN_SEED": str(req.seed), "PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1"}
+    if ctx.backend.name == "docker":
+        env["HOME"] = "/tmp"
+    config_json: bytes | None = None
+    if harness:
+        data = [Mount(p, f"{CONTAINER_ROOT}/data/{p.name}") for p in ctx.data.train_files]
+        dev = ctx.data.derived.dev_file
+        dev_mount = Mount(dev, f"{CONTAINER_ROOT}/data/{dev.name}") if dev else None
+        mounts += data + ([dev_mount] if dev_mount else [])
+        config = HarnessConfig(
+            track=track.key,
+            scale=asdict(track.scale),
+            seed=req.seed,
+            train_files=[_visible(ctx, m) for m in data],
+            dev_file=_visible(ctx, dev_mount) if dev_mount else None,
+            output_dir=out_dir,
+            model_path=f"{out_dir}/{MODEL_FILE}",
+            eval_seq_len=track.evaluation.seq_len,
+            eval_batch_seqs=track.evaluation.batch_seqs,
+            eos_token=track.dataset.eos_token,
+        )
+        config_json = config.to_json().encode("utf-8")
+        ws.config.write_bytes(config_json)
+        ws.config.chmod(0o644)
+        env[CONFIG_ENV] = ctx.backend.visible_path(f"{CONTAINER_ROOT}/ctl/config.json", ws.config)
+        env[EVENTS_ENV] = ctx.backend.visible_path(f"{CONTAINER_ROOT}/ctl/events", ws.fifo)
+    else:
+        # Legacy scripts read data/<dataset>/... relative to their working directory.
+        folder = Mount(ctx.data.folder, f"{CONTAINER_ROOT}/data/{ctx.data.folder.name}")
+        mounts.append(folder)
+        os.symlink(os.path.dirname(_visible(ctx, folder)), ws.out / "data")
+    argv = [
+        ctx.backend.python,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc_per_node={track.launcher.nproc_per_node}",
+        ctx.backend.visible_path(f"{variant.target}/{req.variant_name}", ws.variant),
+    ]
+    spec = ProcessSpec(
+        argv=argv,
+        env=env,
+        cwd=out_dir,
+        mounts=mounts,
+        time_limit_s=ctx.time_limit_s,
+        memory_bytes=track.limits.memory_bytes,
+        pids=track.limits.pids,
+        gpus=track.hardware.count if track.hardware.accelerator == "cuda" else 0,
+        role="train",
+        labels={"speedrun.run_id": run_id},
+    )
+    return spec, config_json
+
+
+def _evaluate(ctx: SessionContext, ws: Workspace, run_id: str) -> EvalRun:
+    model = ws.eval_model / MODEL_FILE
+    try:
+        copy_regular_file(ws.out, MODEL_FILE, model, max_bytes=MAX_MODEL_BYTES)
+    except (UnsafeFileError, FileNotFoundError) as exc:
+        return EvalRun(None, None, f"no usable exported model at {MODEL_FILE}: {exc}")
+    model.chmod(0o644)
+    track = ctx.track
+    mounts = [
+        Mount(ws.eval_model, f"{CONTAINER_ROOT}/model"),
+        Mount(
+            ctx.data.derived.slice_file, f"{CONTAINER_ROOT}/val/{ctx.data.derived.slice_file.name}"
+        ),
+        Mount(ws.eval_out, f"{CONTAINER_ROOT}/evalout", read_only=False),
+    ]
+    model_vis, tokens_vis, out_vis = (_visible(ctx, m) for m in mounts)
+    argv = [
+        ctx.backend.python,
+        "-m",
+        "runner.evaluate",
+        "--model",
+        f"{model_vis}/{MODEL_FILE}",
+        "--tokens",
+        tokens_vis,
+        "--seq-len",
+        str(track.evaluation.seq_len),
+        "--batch-seqs",
+        str(track.evaluation.batch_seqs),
+        "--val-tokens",
+        str(track.dataset.val_tokens),
+        "--out",
+        f"{out_vis}/result.json",
+    ]
+    env = {"PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1"}
+    if ctx.backend.name == "docker":
+        env["HOME"] = "/tmp"
+    spec = ProcessSpec(
+        argv=argv,
+        env=env,
+        cwd=out_vis,
+        mounts=mounts,
+        time_limit_s=ctx.eval_limit_s,
+        memory_bytes=track.limits.memory_bytes,
+        pids=track.limits.pids,
+        gpus=1 if track.hardware.accelerator == "cuda" else 0,
+        role="eval",
+        labels={"speedrun.run_id": run_id},
+    )
+    proc = ctx.backend.run(spec)
+    if proc.timed_out:
+        return EvalRun(None, proc, f"evaluation exceeded {ctx.eval_limit_s:.0f} s")
+    try:
+        result = json.loads(read_regular_file(ws.eval_out, "result.json", max_bytes=1 << 20))
+    except (UnsafeFileError, FileNotFoundError, ValueError):
+        tail = verdicts.last_lines(proc.output, 3)
+        return EvalRun(None, proc, f"evaluator exited {proc.exit_code}: {tail}")
+    return EvalRun(result if isinstance(result, dict) else None, proc, None)
+
+
+def _members(
+    ctx: SessionContext,
+    ws: Workspace,
+    req: AttemptRequest,
+    proc: ProcessResult,
+    channel: ChannelLog,
+    config_json: bytes | None,
+    evaluation: EvalRun | None,
+    harness: bool,
+) -> dict[str, bytes]:
+    source = req.source.decode("utf-8", errors="replace")
+    log = compose_log(source, ctx.software, ctx.hardware, proc.output)
+    members = {
+        f"variant/{req.variant_name}": req.source,
+        "log.txt": log.encode("utf-8")[:MAX_LOG_BYTES],
+        "events.jsonl": "".join(
+            json.dumps(e.to_json(proc.t0_s), sort_keys=True) + "\n" for e in channel.events
+        ).encode("utf-8"),
+    }
+    if config_json is not None:
+        members["config.json"] = config_json
+    if evaluation is not None and evaluation.result is not None:
+        members["eval.json"] = json.dumps(evaluation.result, indent=2, sort_keys=True).encode()
+    if evaluation is not None and evaluation.process is not None:
+        members["eval.log"] = evaluation.process.output.encode("utf-8")[:MAX_LOG_BYTES]
+    if not harness:
+        for name in list_regular_files(ws.out, "logs", ".txt")[:1]:
+            with contextlib.suppress(UnsafeFileError):
+                members["variant_log.txt"] = read_regular_file(
+                    ws.out, name, max_bytes=MAX_LOG_BYTES
+                )
+    return members
+
+
+def _manifest(
+    ctx: SessionContext,
+    req: AttemptRequest,
+    run_id: str,
+    harness: bool,
+    proc: ProcessResult,
+    timing: Timing,
+    judged: verdicts.Judged,
+    evaluation: EvalRun | None,
+    started_at: str,
+    finished_at: str,
+) -> dict[str, Any]:
+    image = ctx.backend.describe() if ctx.backend.name == "docker" else None
+    manifest: dict[str, Any] = {
+        "schema_version": 1,
+        "kind": "speedrun-run",
+        "run_id": run_id,
+        "group_id": ctx.group_id,
+        "attempt_index": req.index,
+        "track": {"id": ctx.track.id, "version": ctx.track.version},
+        "variant": {
+            "sha256": hashlib.sha256(req.source).hexdigest(),
+            "path": f"variant/{req.variant_name}",
+            "harness": harness,
+            "name": req.variant_name,
+        },
+        "backend": ctx.backend.name,
+        "seed": req.seed,
+        "ab": req.ab,
+        "exit": {"status": judged.status, "code": proc.exit_code, "reason": judged.reason},
+        "figures": judged.figures,
+        "flags": judged.flags,
+        "fingerprint": {
+            "image": image,
+            "data": data_block(ctx.track, ctx.data.sha256),
+            "software": ctx.software,
+            "hardware": ctx.hardware,
+        },
+        "runner": runner_block(ctx.key),
+        "started_at": started_at,
+        "finished_at": finished_at,
+        "timing": verdicts.timing_block(timing, proc, ctx.time_limit_s),
+        "evaluation": verdicts.evaluation_block(evaluation.result if evaluation else None),
+        "sandbox": verdicts.sandbox_block(ctx.backend.name, ctx.track, harness),
+    }
+    return manifest

@@ -1,0 +1,217 @@
+"""The docker backend: each process runs in a fresh container through the Docker Engine API
+(Docker itself, or podman's compatible service: `DOCKER_HOST=unix:///path/podman.sock`).
+
+The sandbox settings come from runner.sandbox. Containers are labelled with the runner's
+host and pid; one is always removed when its process ends, when the runner is interrupted
+(the signal handler raises in the main thread, and `finally` removes it) or crashes, and a
+container left by a runner that was killed outright is removed by the next runner on the
+host (`remove_stale_containers`). The clock starts just before `start()`; the output is
+streamed on a thread while the main thread waits, so the wall-clock limit and signals are
+handled promptly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from runner.backends import BackendName, LineSink, ProcessResult, ProcessSpec
+from runner.backends.streams import LineCollector
+from runner.errors import EngineError, ImageError
+from runner.sandbox import LABEL, container_kwargs
+
+OWNER_LABEL = "speedrun.owner"  # "<host>:<pid>" of the runner that created the container
+ROLE_LABEL = "speedrun.role"
+
+
+def connect(base_url: str | None = None) -> Any:
+    """A docker client for DOCKER_HOST (or `base_url`); EngineError when unreachable."""
+    import docker
+
+    try:
+        client = docker.DockerClient(base_url=base_url) if base_url else docker.from_env()
+        client.ping()
+    except Exception as exc:
+        where = base_url or os.environ.get("DOCKER_HOST") or "the default socket"
+        raise EngineError(f"no container engine at {where}: {exc}") from None
+    return client
+
+
+def remove_stale_containers(client: Any) -> list[str]:
+    """Remove containers of runners on this host that are no longer alive; return their ids."""
+    removed = []
+    host = socket.gethostname()
+    for container in client.containers.list(all=True, filters={"label": LABEL}):
+        owner = container.labels.get(OWNER_LABEL, "")
+        owner_host, _, pid = owner.rpartition(":")
+        if owner_host == host and pid.isdigit() and _pid_alive(int(pid)):
+            continue
+        if owner_host != host and owner_host:
+            continue  # another host's engine share: not ours to judge
+        with contextlib.suppress(Exception):
+            container.remove(force=True)
+            removed.append(str(container.id))
+    return removed
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class DockerBackend:
+    name: BackendName = "docker"
+    python = "python3"
+
+    def __init__(self, image: str, *, base_url: str | None = None) -> None:
+        self.client = connect(base_url)
+        try:
+            self.image = self.client.images.get(image)
+        except Exception:
+            raise ImageError(
+                f"image {image!r} not found in the engine; build it with "
+                "`speedrun image build cpu` (or `make image-cpu`)"
+            ) from None
+        self.image_name = image
+        self.stale_removed = remove_stale_containers(self.client)
+
+    def visible_path(self, mount_target: str, host_path: Path) -> str:
+        return mount_target
+
+    def describe(self) -> dict[str, object]:
+        return {"name": self.image_name, "digest": str(self.image.id)}
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.client.close()
+
+    def labels(self, spec: ProcessSpec) -> dict[str, str]:
+        owner = f"{socket.gethostname()}:{os.getpid()}"
+        return {LABEL: "1", OWNER_LABEL: owner, ROLE_LABEL: spec.role, **spec.labels}
+
+    def run(self, spec: ProcessSpec, *, on_line: LineSink | None = None) -> ProcessResult:
+        kwargs = container_kwargs(spec, str(self.image.id), self.labels(spec))
+        try:
+            container = self.client.containers.create(**kwargs)
+        except Exception as exc:
+            raise EngineError(f"the engine refused the container: {exc}") from None
+        try:
+            return self._run_container(container, spec, on_line)
+        finally:
+            with contextlib.suppress(Exception):
+                container.remove(force=True)
+
+    def _run_container(
+        self, container: Any, spec: ProcessSpec, on_line: LineSink | None
+    ) -> ProcessResult:
+        collector = LineCollector(on_line)
+        exited = threading.Event()
+        status: dict[str, Any] = {}
+        t0 = time.monotonic()
+        container.start()
+        sampler = CgroupSampler.for_container(container)
+        streamer = threading.Thread(target=_stream_logs, args=(container, collector), daemon=True)
+        streamer.start()
+        waiter = threading.Thread(target=_wait, args=(container, status, exited), daemon=True)
+        waiter.start()
+        deadline = t0 + spec.time_limit_s
+        timed_out = False
+        while not exited.wait(0.25):
+            sampler.sample()
+            if time.monotonic() >= deadline:
+                timed_out = True
+                with contextlib.suppress(Exception):
+                    container.kill()
+                exited.wait(30)
+                break
+        t_end = time.monotonic()
+        streamer.join(timeout=10)
+        code = status.get("StatusCode")
+        oom = _engine_says_oom(container) or (
+            code == 137 and not timed_out and sampler.near_limit(spec.memory_bytes)
+        )
+        return ProcessResult(
+            exit_code=None if timed_out else (int(code) if code is not None else None),
+            timed_out=timed_out,
+            oom_killed=bool(oom),
+            t0_s=t0,
+            t_end_s=t_end,
+            output=collector.finish(),
+            peak_memory_bytes=sampler.peak_bytes,
+            killed_by_signal=int(code) - 128 if isinstance(code, int) and code > 128 else None,
+        )
+
+
+def _stream_logs(container: Any, collector: LineCollector) -> None:
+    with contextlib.suppress(Exception):
+        for chunk in container.logs(stream=True, follow=True, stdout=True, stderr=True):
+            collector.feed(chunk)
+
+
+def _wait(container: Any, status: dict[str, Any], exited: threading.Event) -> None:
+    try:
+        status.update(container.wait())
+    except Exception as exc:
+        status["error"] = str(exc)
+    finally:
+        exited.set()
+
+
+def _engine_says_oom(container: Any) -> bool:
+    try:
+        container.reload()
+        return bool(container.attrs["State"].get("OOMKilled"))
+    except Exception:
+        return False
+
+
+class CgroupSampler:
+    """Peak memory of a container read from its cgroup on this host (v1 or v2).
+
+    The Docker stats API has no peak figure on every engine (podman's has none), so the
+    runner reads the kernel's own high-water mark while the container lives.
+    """
+
+    def __init__(self, files: list[Path]) -> None:
+        self.files = files
+        self.peak_bytes: int | None = None
+        self._next_s = 0.0
+
+    @classmethod
+    def for_container(cls, container: Any) -> CgroupSampler:
+        try:
+            container.reload()
+            pid = int(container.attrs["State"]["Pid"])
+            lines = Path(f"/proc/{pid}/cgroup").read_text().splitlines()
+        except Exception:
+            return cls([])
+        files = []
+        for line in lines:
+            _, controllers, path = line.split(":", 2)
+            if "memory" in controllers.split(","):
+                files.append(Path("/sys/fs/cgroup/memory" + path) / "memory.max_usage_in_bytes")
+            elif controllers == "":
+                files.append(Path("/sys/fs/cgroup" + path) / "memory.peak")
+        return cls([f for f in files if f.exists()])
+
+    def sample(self) -> None:
+        now = time.monotonic()
+        if now < self._next_s:
+            return
+        self._next_s = now + 0.25
+        for f in self.files:
+            with contextlib.suppress(OSError, ValueError):
+                self.peak_bytes = max(self.peak_bytes or 0, int(f.read_text().strip()))
+
+    def near_limit(self, limit_bytes: int) -> bool:
+        return self.peak_bytes is not None and self.peak_bytes >= 0.9 * limit_bytes
