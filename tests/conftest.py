@@ -11,9 +11,14 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import tempfile
+from pathlib import Path
 
 import pytest
+
+# `from support.hub_standin import HubStandin` works under any import mode.
+sys.path.insert(0, str(Path(__file__).parent))
 
 _HF_HOME_KEY = pytest.StashKey[str]()
 UNREACHABLE_HUB = "http://127.0.0.1:9"  # the discard port: connection refused

@@ -26,9 +26,9 @@ def documents(tokens: np.ndarray) -> list[tuple[int, int]]:
 
 
 def test_same_seed_same_stream_other_seed_other_stream():
-    a = corpus.generate(SPEC, 20_000, seed=5)
-    b = corpus.generate(SPEC, 20_000, seed=5)
-    c = corpus.generate(SPEC, 20_000, seed=6)
+    a = corpus.generate(SPEC, 20_000, seed=5, docs_per_batch=64)
+    b = corpus.generate(SPEC, 20_000, seed=5, docs_per_batch=64)
+    c = corpus.generate(SPEC, 20_000, seed=6, docs_per_batch=64)
     np.testing.assert_array_equal(a.tokens, b.tokens)
     np.testing.assert_array_equal(a.optimal_nll, b.optimal_nll)
     assert not np.array_equal(a.tokens, c.tokens)
