@@ -55,6 +55,10 @@ def _network_errors() -> tuple[type[BaseException], ...]:
     return tuple(found)
 
 
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
 def hub_file_names(dataset: Dataset, train_shards: int | None = None) -> list[str]:
     """The val shard, then train shards 1..N (N = train_shards, default all of them)."""
     n = dataset.train_shards if train_shards is None else train_shards
@@ -107,7 +111,7 @@ class HubDownloader:
         try:
             meta = get_hf_file_metadata(url, endpoint=self.endpoint)
         except _network_errors() as exc:
-            raise DataError(f"{name}: cannot get its metadata from {url}: {exc}") from exc
+            raise DataError(f"{name}: no metadata from {url}: {_one_line(exc)}") from exc
         if _COMMIT.fullmatch(d.revision) and meta.commit_hash != d.revision:
             raise DataError(f"{name}: hub answered for commit {meta.commit_hash}, not {d.revision}")
         sha = (meta.etag or "").lower()
@@ -156,7 +160,9 @@ class HubDownloader:
                 tqdm_class=self.bar_class,
             )
         except _network_errors() as exc:
-            raise DataError(f"{name}: download from {d.source}@{d.revision} failed: {exc}") from exc
+            raise DataError(
+                f"{name}: download from {d.source}@{d.revision} failed: {_one_line(exc)}"
+            ) from exc
 
     def _accept(self, name: str, expected: str, actual: str, action: str) -> FetchedFile:
         """Keep and record a file whose sha256 is `expected` and which is a valid shard;

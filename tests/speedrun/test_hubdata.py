@@ -155,6 +155,21 @@ def test_second_fetch_verifies_without_any_request(tmp_path, hub, dataset, hoste
     assert hub.requests == []  # recorded digests match: offline
 
 
+def test_rerun_after_a_failed_fetch_downloads_only_what_is_missing(tmp_path, hub, dataset):
+    hub.add_random_shards([VAL, TRAIN1, TRAIN3])  # TRAIN2 not there yet: the fetch stops
+    folder = tmp_path / "data"
+    with pytest.raises(DataError, match=TRAIN2):
+        fetch(hub, dataset, folder, tmp_path)
+    assert set(read_sums(folder)) == {VAL, TRAIN1}  # recorded as they landed
+    hub.add_random_shards([TRAIN2], seed=7)
+    hub.requests.clear()
+    fetched = fetch(hub, dataset, folder, tmp_path)
+    assert [f.action for f in fetched] == ["verified", "verified", "downloaded", "downloaded"]
+    assert sorted({g.path for g in hub.body_gets()}) == sorted(
+        f"/lfs/{hub.files[n].sha256}" for n in (TRAIN2, TRAIN3)
+    )
+
+
 def test_present_but_unrecorded_files_are_verified_against_the_hub(tmp_path, hub, dataset, hosted):
     folder = tmp_path / "data"
     folder.mkdir()
