@@ -10,23 +10,32 @@ a new file with a new version; a record belongs to exactly one (id, version).
 from __future__ import annotations
 
 import tomllib
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
+from functools import cache
 from importlib import resources
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
+
+from pydantic import ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic.dataclasses import dataclass
 
 from speedrun.errors import TrackError
 
 DatasetKind = Literal["hub", "synthetic"]
+Pos = Annotated[int, Field(gt=0)]
+NonNeg = Annotated[int, Field(ge=0)]
+Alpha = Annotated[float, Field(gt=0, lt=1)]
+# Unknown keys are errors: a misspelt rule must not silently fall back to a default.
+_STRICT = ConfigDict(extra="forbid")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_STRICT)
 class DataFile:
     name: str
-    tokens: int | None = None  # token count when known in advance
+    tokens: Pos | None = None  # token count when known in advance
     sha256: str | None = None  # pinned digest; None means "recorded at download"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_STRICT)
 class Dataset:
     kind: DatasetKind
     name: str  # folder name under the data directory
@@ -35,28 +44,28 @@ class Dataset:
     repo_type: str
     val_file: DataFile
     train_pattern: str  # e.g. "fineweb_train_%06d.bin", numbered from 1
-    train_shards: int  # shards available (a fetch may take fewer)
+    train_shards: NonNeg  # shards available (a fetch may take fewer)
     train_files: tuple[DataFile, ...]  # pinned shards (synthetic tracks), else empty
-    val_tokens: int  # validation = the first val_tokens tokens of val_file
-    eos_token: int
+    val_tokens: Pos  # validation = the first val_tokens tokens of val_file
+    eos_token: NonNeg
     synth: dict[str, int] | None = None  # seeds and sizes of a synthetic build
 
     def train_name(self, index: int) -> str:
         return self.train_pattern % index
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_STRICT)
 class Hardware:
     klass: str  # e.g. "8xH100-80GB", "1xCUDA", "cpu"
     accelerator: Literal["cuda", "cpu"]
-    count: int  # accelerators (or processes on CPU)
+    count: Pos  # accelerators (or processes on CPU)
     gpu_model_pattern: str  # substring a GPU name must contain; "" = any
     ranked_per_gpu_model: bool
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_STRICT)
 class Launcher:
-    nproc_per_node: int
+    nproc_per_node: Pos
     backend: Literal["nccl", "gloo"]
 
     @property
@@ -64,52 +73,56 @@ class Launcher:
         return ["torchrun", "--standalone", f"--nproc_per_node={self.nproc_per_node}"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_STRICT)
 class Scale:
     """What the track hands a variant: where it runs and how big the model and batch are."""
 
     device: Literal["cuda", "cpu"]
     dtype: Literal["bfloat16", "float32"]
-    world_size: int
-    vocab_size: int
-    n_layer: int
-    n_head: int
-    n_embd: int
-    seq_len: int
-    batch_tokens: int  # tokens per optimizer step, all ranks together
-    max_train_tokens: int  # ceiling on training tokens a variant may consume
-    val_every_tokens: int  # suggested spacing of the variant's own val points (untimed)
+    world_size: Pos
+    vocab_size: Pos
+    n_layer: Pos
+    n_head: Pos
+    n_embd: Pos
+    seq_len: Pos
+    batch_tokens: Pos  # tokens per optimizer step, all ranks together
+    max_train_tokens: Pos  # ceiling on training tokens a variant may consume
+    val_every_tokens: Pos  # suggested spacing of the variant's own val points (untimed)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_STRICT)
 class Evaluation:
-    seq_len: int  # the runner's evaluator cuts the slice into windows of this length
-    batch_seqs: int
+    seq_len: Pos  # the runner's evaluator cuts the slice into windows of this length
+    batch_seqs: Pos
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_STRICT)
 class Limits:
-    wall_clock_s: int  # the whole attempt, killed beyond this
-    untimed_cap_s: int  # most untimed time (startup+warmup+validation pauses) not counted
-    memory_bytes: int
-    pids: int
+    wall_clock_s: Pos  # the whole attempt, killed beyond this
+    untimed_cap_s: NonNeg  # most untimed time (startup+warmup+validation pauses) not counted
+    memory_bytes: Pos
+    pids: Pos
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_STRICT)
 class Rules:
     target_val_loss: float
-    runs_required: int
-    significance_alpha: float  # one-sided t-test: mean val loss < target at p < alpha
-    beat_alpha: float  # one-sided Welch t-test (or paired A/B) on time at p < beat_alpha
-    min_speedup: float  # a new record must also be at least this fraction faster
+    runs_required: Annotated[int, Field(ge=2)]  # a t-test needs two runs
+    significance_alpha: Alpha  # one-sided t-test: mean val loss < target at p < alpha
+    beat_alpha: Alpha  # one-sided Welch t-test (or paired A/B) on time at p < beat_alpha
+    min_speedup: Annotated[
+        float, Field(ge=0, lt=1)
+    ]  # a new record must also be at least this fraction faster
     paired_ab: bool  # whether a claim needs interleaved A/B runs against the record
-    record_backends: tuple[str, ...]  # backends whose bundles count toward records
+    record_backends: tuple[
+        Literal["docker", "local"], ...
+    ]  # backends whose bundles count toward records
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_STRICT)
 class Track:
     id: str
-    version: int
+    version: Pos
     title: str
     description: str
     hidden: bool  # hidden tracks (test-only) are left off the leaderboard by default
@@ -133,48 +146,25 @@ class Track:
         return data
 
 
-def _section(raw: dict[str, Any], name: str, where: str) -> dict[str, Any]:
-    value = raw.get(name)
-    if not isinstance(value, dict):
-        raise TrackError(f"{where}: missing [{name}] table")
-    return value
-
-
-def _build(cls: type[Any], raw: dict[str, Any], where: str, **extra: Any) -> Any:
-    fields = set(cls.__dataclass_fields__)
-    unknown = set(raw) - fields
-    if unknown:
-        raise TrackError(f"{where}: unknown keys {sorted(unknown)}")
-    try:
-        return cls(**raw, **extra)
-    except TypeError as exc:
-        raise TrackError(f"{where}: {exc}") from None
+@cache
+def _track_adapter() -> TypeAdapter[Track]:
+    return TypeAdapter(Track)
 
 
 def parse_track(raw: dict[str, Any], where: str) -> Track:
-    """Build a Track from its TOML table, naming the file and field on any error."""
-    data = dict(_section(raw, "dataset", where))
-    val = DataFile(**data.pop("val_file"))
-    train_files = tuple(DataFile(**f) for f in data.pop("train_files", []))
-    dataset = _build(Dataset, data, f"{where} [dataset]", val_file=val, train_files=train_files)
-    hw = dict(_section(raw, "hardware", where))
-    hw["klass"] = hw.pop("class", None)
-    launcher = _build(Launcher, _section(raw, "launcher", where), f"{where} [launcher]")
-    rules = dict(_section(raw, "rules", where))
-    rules["record_backends"] = tuple(rules.get("record_backends", ()))
-    top = {k: v for k, v in raw.items() if not isinstance(v, dict)}
-    track: Track = _build(
-        Track,
-        top,
-        where,
-        dataset=dataset,
-        hardware=_build(Hardware, hw, f"{where} [hardware]"),
-        launcher=launcher,
-        scale=_build(Scale, _section(raw, "scale", where), f"{where} [scale]"),
-        evaluation=_build(Evaluation, _section(raw, "evaluation", where), f"{where} [evaluation]"),
-        limits=_build(Limits, _section(raw, "limits", where), f"{where} [limits]"),
-        rules=_build(Rules, rules, f"{where} [rules]"),
-    )
+    """Build a Track from its TOML table, naming the file and the field on any error."""
+    data = {**raw}
+    if isinstance(data.get("hardware"), dict):
+        hardware = dict(data["hardware"])
+        if "class" in hardware:
+            hardware["klass"] = hardware.pop("class")
+        data["hardware"] = hardware
+    try:
+        track = _track_adapter().validate_python(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = ".".join(str(p) for p in first["loc"]).replace("klass", "class")
+        raise TrackError(f"{where}: {loc or '(top level)'}: {first['msg']}") from None
     _check_consistency(track, where)
     return track
 
@@ -188,8 +178,6 @@ def _check_consistency(t: Track, where: str) -> None:
         raise TrackError(f"{where}: batch_tokens must be a multiple of world_size * seq_len")
     if t.dataset.val_tokens % t.evaluation.seq_len:
         raise TrackError(f"{where}: val_tokens must be a multiple of evaluation.seq_len")
-    if t.rules.runs_required < 2:
-        raise TrackError(f"{where}: a t-test needs runs_required >= 2")
 
 
 def load_tracks() -> dict[str, list[Track]]:

@@ -126,46 +126,34 @@ def _set(section: str, key: str, value: Any) -> Any:
 
 
 MALFORMED = {
-    "missing table": (_drop(None, "rules"), "missing [rules] table"),
-    "missing dataset": (_drop(None, "dataset"), "missing [dataset] table"),
-    "missing field": (_drop("limits", "wall_clock_s"), "[limits]"),
+    "missing table": (_drop(None, "rules"), "rules: Field required"),
+    "missing dataset": (_drop(None, "dataset"), "dataset: Field required"),
+    "missing field": (_drop("limits", "wall_clock_s"), "limits.wall_clock_s: Field required"),
     "missing top field": (_drop(None, "version"), "version"),
-    "unknown key": (_set("scale", "n_layers", 3), "unknown keys ['n_layers']"),
-    "unknown top key": (lambda raw: raw.update(colour="red"), "unknown keys ['colour']"),
+    "unknown key": (_set("scale", "n_layers", 3), "scale.n_layers: Unexpected"),
+    "unknown top key": (lambda raw: raw.update(colour="red"), "colour: Unexpected"),
     "world size": (_set("scale", "world_size", 3), "scale.world_size"),
     "heads": (_set("scale", "n_head", 3), "n_embd must be divisible by n_head"),
     "batch": (_set("scale", "batch_tokens", 1000), "batch_tokens"),
     "val slice": (_set("dataset", "val_tokens", 1000), "val_tokens"),
-    "one run": (_set("rules", "runs_required", 1), "runs_required"),
-}
-
-# Found by these tests and not yet handled by speedrun.tracks.parse_track (not this suite's
-# module): they crash with KeyError/TypeError/ZeroDivisionError or are silently accepted.
-# Strict xfail: once parse_track names file and field for them, drop them from this table.
-NOT_YET_CAUGHT = {
-    "hardware class": (_drop("hardware", "class"), "class"),
-    "no val_file": (_drop("dataset", "val_file"), "val_file"),
-    "val_file key": (lambda raw: raw["dataset"]["val_file"].update(sha="x"), "sha"),
-    "train_files key": (_set("dataset", "train_files", [{"nme": "a.bin"}]), "nme"),
-    "zero heads": (_set("scale", "n_head", 0), "n_head"),
-    "zero seq_len": (_set("scale", "seq_len", 0), "seq_len"),
-    "target type": (_set("rules", "target_val_loss", "low"), "target_val_loss"),
-    "backend value": (_set("launcher", "backend", "mpi"), "backend"),
+    "one run": (_set("rules", "runs_required", 1), "rules.runs_required"),
+    "hardware class": (_drop("hardware", "class"), "hardware.class: Field required"),
+    "no val_file": (_drop("dataset", "val_file"), "dataset.val_file"),
+    "val_file key": (lambda raw: raw["dataset"]["val_file"].update(sha="x"), "val_file.sha"),
+    "train_files key": (_set("dataset", "train_files", [{"nme": "a.bin"}]), "train_files.0"),
+    "zero heads": (_set("scale", "n_head", 0), "scale.n_head"),
+    "zero seq_len": (_set("scale", "seq_len", 0), "scale.seq_len"),
+    "target type": (_set("rules", "target_val_loss", "low"), "rules.target_val_loss"),
+    "backend value": (_set("launcher", "backend", "mpi"), "launcher.backend"),
 }
 
 
 @pytest.mark.parametrize(
     "case",
-    [
-        *MALFORMED,
-        *(
-            pytest.param(c, marks=pytest.mark.xfail(strict=True, reason="parse_track gap"))
-            for c in NOT_YET_CAUGHT
-        ),
-    ],
+    list(MALFORMED),
 )
 def test_malformed_definition_names_file_and_field(case):
-    edit, field = {**MALFORMED, **NOT_YET_CAUGHT}[case]
+    edit, field = MALFORMED[case]
     raw = copy.deepcopy(raw_track())
     edit(raw)
     with pytest.raises(TrackError) as err:
