@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import srv_pg as pg
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
@@ -19,7 +20,6 @@ from server.app import create_app
 from server.config import Settings, load_settings
 from server.db import Database, migrate
 from server.services.runners import add_runner
-import srv_pg as pg
 
 _counter = itertools.count()
 

@@ -1,0 +1,161 @@
+"""Hostile input to POST /api/v1/runs: every rejection is a 4xx in one problem-JSON shape that
+names the reason, and nothing is stored (row counts of every table before == after)."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import select
+import socket
+import tarfile
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from fastapi.testclient import TestClient
+from srv_bundles import make_bundle
+from srv_helpers import assert_problem, live_server, row_counts
+
+from server.app import create_app
+from server.config import load_settings
+
+
+def _tar(files: dict[str, bytes]) -> bytes:
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return gzip.compress(raw.getvalue(), mtime=0)
+
+
+def _members(data: bytes) -> dict[str, bytes]:
+    with tarfile.open(fileobj=io.BytesIO(gzip.decompress(data)), mode="r:") as tar:
+        return {i.name: tar.extractfile(i).read() for i in tar}  # type: ignore[union-attr]
+
+
+def _tampered(key: Ed25519PrivateKey) -> bytes:
+    files = _members(make_bundle(key))
+    files["log.txt"] = files["log.txt"].replace(b"val_loss:4.0000", b"val_loss:3.0000")
+    return _tar(files)
+
+
+def _resigned_manifest(key: Ed25519PrivateKey, change) -> bytes:
+    files = _members(make_bundle(key))
+    m = json.loads(files["manifest.json"])
+    change(m)
+    files["manifest.json"] = json.dumps(m).encode()
+    return _tar(files)
+
+
+CASES = {
+    "empty": (lambda k: b"", 400, "empty-bundle"),
+    "not an archive": (lambda k: b"PK\x03\x04 definitely a zip", 400, "not-a-bundle"),
+    "gzip but not tar": (lambda k: gzip.compress(b"hello" * 100), 400, "not-a-bundle"),
+    "truncated": (lambda k: make_bundle(k)[:-40], 400, "truncated-bundle"),
+    "wrong signature": (
+        lambda k: _resigned_manifest(k, lambda m: m["figures"].update(time_ms=1.0)),
+        422,
+        "bad-signature",
+    ),
+    "unknown key": (lambda k: make_bundle(Ed25519PrivateKey.generate()), 422, "unknown-key"),
+    "tampered member": (_tampered, 422, "tampered"),
+    "unknown track": (lambda k: make_bundle(k, track="no-such-track"), 422, "unknown-track"),
+    "unknown track version": (lambda k: make_bundle(k, version=99), 422, "unknown-track"),
+    "dot-dot member": (
+        lambda k: _tar({"manifest.json": b"{}", "../evil": b"x"}),
+        422,
+        "unsafe-member-name",
+    ),
+    "absolute member": (
+        lambda k: _tar({"manifest.json": b"{}", "/etc/passwd": b"x"}),
+        422,
+        "unsafe-member-name",
+    ),
+    "manifest not utf-8": (
+        lambda k: _tar({"manifest.json": b'{"a": "\xff\xfe"}'}),
+        422,
+        "bad-encoding",
+    ),
+    "manifest not json": (lambda k: _tar({"manifest.json": b"{nope"}), 422, "bad-manifest"),
+    "lone surrogate in text": (lambda k: _raw_edit(k, '"variant"', '"\\ud800"'), 422, "bad-text"),
+    "NUL in text": (lambda k: _raw_edit(k, '"variant"', '"a\\u0000b"'), 422, "bad-text"),
+    "NaN number": (lambda k: _raw_edit(k, '"seed": 0', '"seed": NaN'), 422, "bad-number"),
+    "huge integer": (lambda k: _raw_edit(k, '"seed": 0', '"seed": ' + "9" * 30), 422, "bad-number"),
+    "schema violation": (lambda k: _resigned_manifest(k, lambda m: m.pop("run_id")), 422, "schema"),
+}
+
+
+def _raw_edit(key: Ed25519PrivateKey, old: str, new: str) -> bytes:
+    """Edit the manifest's JSON text (escapes and all) after signing."""
+    files = _members(make_bundle(key))
+    text = files["manifest.json"].decode()
+    assert old in text
+    files["manifest.json"] = text.replace(old, new, 1).encode()
+    return _tar(files)
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_rejected_with_a_problem_and_nothing_stored(case, client, db, runner_key):
+    build, status, code = CASES[case]
+    data = build(runner_key)
+    before = row_counts(db)
+    response = client.post("/api/v1/runs", content=data)
+    assert_problem(response, status, code)
+    assert row_counts(db) == before
+
+
+def _read_response(sock: socket.socket) -> str:
+    data = b""
+    sock.settimeout(5)
+    while b"\r\n\r\n" not in data or len(data.split(b"\r\n\r\n", 1)[1]) < _length(data):
+        part = sock.recv(65536)
+        if not part:
+            break
+        data += part
+    return data.decode()
+
+
+def _length(data: bytes) -> int:
+    for line in data.split(b"\r\n\r\n", 1)[0].split(b"\r\n"):
+        if line.lower().startswith(b"content-length:"):
+            return int(line.split(b":")[1])
+    return 0
+
+
+def test_oversized_body_is_refused_while_streaming(settings, runner_key):
+    """A chunked upload with no Content-Length is answered 413 long before it ends."""
+    small = load_settings(db=settings.db, max_bundle_bytes=10_000)
+    app = create_app(small)
+    with live_server(app) as port, socket.create_connection(("127.0.0.1", port)) as sock:
+        sock.sendall(b"POST /api/v1/runs HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
+        sent = 0
+        chunk = b"400\r\n" + b"x" * 1024 + b"\r\n"
+        while sent < 1000 and not select.select([sock], [], [], 0.005)[0]:
+            sock.sendall(chunk)
+            sent += 1
+        answer = _read_response(sock)
+    app.state.speedrun.db.dispose()
+    assert answer.startswith("HTTP/1.1 413"), answer
+    assert "application/problem+json" in answer and '"code":"too-large"' in answer
+    assert sent < 100  # refused after ~10 KiB, not after the whole megabyte
+
+
+def test_declared_oversized_body_is_refused_at_once(settings):
+    app = create_app(load_settings(db=settings.db, max_bundle_bytes=10_000))
+    with TestClient(app) as client:
+        assert_problem(client.post("/api/v1/runs", content=b"x" * 20_000), 413, "too-large")
+    app.state.speedrun.db.dispose()
+
+
+def test_gzip_bomb_is_refused(settings):
+    """A small body that expands past the bound is refused without expanding it all."""
+    app = create_app(load_settings(db=settings.db, max_bundle_expanded_bytes=1_000_000))
+    bomb = gzip.compress(b"\0" * 20_000_000, compresslevel=9)
+    assert len(bomb) < 100_000
+    with TestClient(app) as client:
+        before = row_counts(app.state.speedrun.db)
+        assert_problem(client.post("/api/v1/runs", content=bomb), 422, "too-large")
+        assert row_counts(app.state.speedrun.db) == before
+    app.state.speedrun.db.dispose()
