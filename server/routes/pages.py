@@ -16,10 +16,11 @@ def make_router(templates: Jinja2Templates) -> APIRouter:
     router = APIRouter(include_in_schema=False)
 
     @router.get("/", response_class=HTMLResponse)
-    def index(request: Request, session: SessionDep) -> HTMLResponse:
+    def index(request: Request, session: SessionDep, hidden: bool = False) -> HTMLResponse:
+        """Every visible track's leaderboard (`?hidden=1` adds the test-only tracks)."""
         boards = [
             {"track": views.track_public(t), "entries": leaderboard.track_records(session, t)}
-            for t in list_tracks()
+            for t in list_tracks(include_hidden=hidden)
         ]
         return templates.TemplateResponse(request, "leaderboard.html", {"boards": boards})
 

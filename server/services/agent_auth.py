@@ -1,15 +1,17 @@
 """Agent requests are signed by the runner's Ed25519 key (the same key that signs bundles).
 
 Headers: `X-Speedrun-Key-Id` (the runner's key id), `X-Speedrun-Timestamp` (Unix seconds),
-`X-Speedrun-Signature` (base64 Ed25519 signature over the UTF-8 text
-`METHOD\\nPATH?QUERY\\nTIMESTAMP\\nSHA256(BODY) hex`). The server refuses unknown or revoked
-keys, timestamps further than `signature_skew_s` from its clock, and a signature it has seen
-before within that window (a replay).
+`X-Speedrun-Nonce` (random, 8-64 characters, fresh per request), `X-Speedrun-Signature`
+(base64 Ed25519 signature over the UTF-8 text
+`METHOD\\nPATH?QUERY\\nTIMESTAMP\\nNONCE\\nSHA256(BODY) hex`). The server refuses unknown or
+revoked keys, timestamps further than `signature_skew_s` from its clock, and a nonce it has
+seen before from the same key within that window (a replay).
 """
 
 from __future__ import annotations
 
 import hashlib
+import secrets
 import threading
 import time
 from collections.abc import Mapping
@@ -24,12 +26,13 @@ from speedrun import signing
 
 KEY_HEADER = "X-Speedrun-Key-Id"
 TIME_HEADER = "X-Speedrun-Timestamp"
+NONCE_HEADER = "X-Speedrun-Nonce"
 SIG_HEADER = "X-Speedrun-Signature"
 
 
-def signed_text(method: str, path: str, timestamp: str, body: bytes) -> bytes:
+def signed_text(method: str, path: str, timestamp: str, nonce: str, body: bytes) -> bytes:
     digest = hashlib.sha256(body).hexdigest()
-    return f"{method.upper()}\n{path}\n{timestamp}\n{digest}".encode()
+    return f"{method.upper()}\n{path}\n{timestamp}\n{nonce}\n{digest}".encode()
 
 
 def sign_request(
@@ -37,27 +40,29 @@ def sign_request(
 ) -> dict[str, str]:
     """The headers an agent sends (what `speedrun agent` should use)."""
     stamp = str(int(time.time()) if timestamp is None else timestamp)
+    nonce = secrets.token_hex(16)
     return {
         KEY_HEADER: signing.key_id(key.public_key()),
         TIME_HEADER: stamp,
-        SIG_HEADER: signing.sign(key, signed_text(method, path, stamp, body)),
+        NONCE_HEADER: nonce,
+        SIG_HEADER: signing.sign(key, signed_text(method, path, stamp, nonce, body)),
     }
 
 
 class ReplayGuard:
-    """Signatures seen within the skew window; a second use of one is a replay."""
+    """(key id, nonce) pairs seen within the skew window; a second use of one is a replay."""
 
     def __init__(self) -> None:
         self._seen: dict[str, float] = {}
         self._lock = threading.Lock()
 
-    def check(self, signature: str, now: float, window_s: float) -> None:
+    def check(self, nonce_key: str, now: float, window_s: float) -> None:
         with self._lock:
             if len(self._seen) > 10_000:
                 self._seen = {s: t for s, t in self._seen.items() if t > now - 2 * window_s}
-            if signature in self._seen:
-                raise Unauthorized("replayed-signature", "this request signature was used before")
-            self._seen[signature] = now
+            if nonce_key in self._seen:
+                raise Unauthorized("replayed-signature", "this request's nonce was used before")
+            self._seen[nonce_key] = now
 
 
 def authenticate_agent(
@@ -71,11 +76,12 @@ def authenticate_agent(
     now: float,
     replay: ReplayGuard,
 ) -> Runner:
-    key_id, stamp, sig = (headers.get(h) for h in (KEY_HEADER, TIME_HEADER, SIG_HEADER))
-    if not key_id or not stamp or not sig:
-        raise Unauthorized(
-            "missing-signature", f"agent requests need {KEY_HEADER}, {TIME_HEADER}, {SIG_HEADER}"
-        )
+    names = (KEY_HEADER, TIME_HEADER, NONCE_HEADER, SIG_HEADER)
+    key_id, stamp, nonce, sig = (headers.get(h) for h in names)
+    if not key_id or not stamp or not nonce or not sig:
+        raise Unauthorized("missing-signature", f"agent requests need {', '.join(names)}")
+    if not 8 <= len(nonce) <= 64:
+        raise Unauthorized("bad-signature", f"{NONCE_HEADER} must be 8 to 64 characters")
     try:
         stamp_s = int(stamp)
     except ValueError:
@@ -88,7 +94,7 @@ def authenticate_agent(
     if runner is None:
         raise Unauthorized("unknown-runner", f"key {key_id[:16]!r} is not an active runner")
     public = signing.public_key_from_b64(runner.public_key)
-    if not signing.verify(public, signed_text(method, path, stamp, body), sig):
+    if not signing.verify(public, signed_text(method, path, stamp, nonce, body), sig):
         raise Unauthorized("bad-signature", "the request signature does not verify")
-    replay.check(sig, now, skew_s)
+    replay.check(f"{key_id}:{nonce}", now, skew_s)
     return runner

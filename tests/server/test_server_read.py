@@ -1,0 +1,84 @@
+"""Read endpoints: tracks, the leaderboard's pages and cache, and the HTML page."""
+
+from __future__ import annotations
+
+from srv_bundles import make_bundle
+from srv_helpers import assert_problem
+
+
+def _records(client, key, n):
+    """n successive records, each faster than the one before."""
+    for i in range(n):
+        source = f"from speedrun import harness\nprint('v{i}')\n"
+        for j in range(2):
+            bundle = make_bundle(
+                key, source=source, time_ms=1000.0 - 100 * i + j, val_loss=4.0 + j / 1000
+            )
+            assert client.post("/api/v1/runs", content=bundle).status_code == 201
+
+
+def test_tracks_hide_test_tracks_unless_asked(client):
+    visible = {t["id"] for t in client.get("/api/v1/tracks").json()["data"]}
+    assert "cpu-smoke" not in visible and "gpt2-124m-8xh100" in visible
+    everything = client.get("/api/v1/tracks", params={"include_hidden": True}).json()
+    assert "cpu-smoke" in {t["id"] for t in everything["data"]}
+    one = client.get("/api/v1/tracks/cpu-smoke@v1").json()
+    assert one["rules"]["runs_required"] == 2 and one["hardware"]["hardware_class"] == "cpu"
+    assert_problem(
+        client.get("/api/v1/tracks/cpu-smoke", params={"version": 9}), 404, "unknown-track"
+    )
+
+
+def test_leaderboard_pages_and_cache_invalidation(client, runner_key):
+    _records(client, runner_key, 3)
+    board = client.get("/api/v1/tracks/cpu-smoke/leaderboard", params={"limit": 2}).json()
+    assert board["total"] == 3 and [e["rank"] for e in board["entries"]] == [1, 2]
+    assert board["entries"][0]["status"] == "current"
+    rest = client.get(
+        "/api/v1/tracks/cpu-smoke/leaderboard", params={"limit": 2, "offset": 2}
+    ).json()
+    assert [e["rank"] for e in rest["entries"]] == [3]
+    _records_faster = make_bundle(
+        runner_key, source="print('v9')\nfrom speedrun import harness\n", time_ms=10.0
+    )
+    client.post("/api/v1/runs", content=_records_faster)
+    client.post(
+        "/api/v1/runs",
+        content=make_bundle(
+            runner_key,
+            source="print('v9')\nfrom speedrun import harness\n",
+            time_ms=11.0,
+            val_loss=4.001,
+        ),
+    )
+    fresh = client.get("/api/v1/tracks/cpu-smoke/leaderboard").json()
+    assert fresh["total"] == 4  # the cached page was dropped on the write
+    assert_problem(
+        client.get("/api/v1/tracks/cpu-smoke/leaderboard", params={"limit": 0}), 422, "validation"
+    )
+    records = client.get("/api/v1/tracks/cpu-smoke/records").json()
+    assert records["count"] == 4
+
+
+def test_html_page_renders_escaped(client, runner_key, db):
+    from sqlalchemy import update
+
+    from server.models import Attempt
+
+    _records(client, runner_key, 1)
+    with db.write() as s:
+        s.execute(update(Attempt).values(name="<script>alert(1)</script>"))
+    page = client.get("/", params={"hidden": 1})
+    assert page.status_code == 200 and "cpu-smoke@v1" in page.text
+    assert "<script>alert(1)</script>" not in page.text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text
+    assert "cpu-smoke@v1" not in client.get("/").text  # hidden by default
+
+
+def test_unknown_paths_and_methods_are_problems(client):
+    assert_problem(client.get("/api/v1/nope"), 404, "not-found")
+    assert_problem(client.delete("/api/v1/health"), 405, "method-not-allowed")
+    assert_problem(client.get("/api/v1/records/0"), 404, "unknown-record")
+    assert_problem(client.get("/api/v1/attempts/5"), 404, "unknown-attempt")
+    assert_problem(client.get("/api/v1/submissions/5"), 404, "unknown-submission")
+    assert_problem(client.get("/api/v1/jobs/5"), 404, "unknown-job")
