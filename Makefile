@@ -38,3 +38,12 @@ demo: setup
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+
+# [runner] container images (runner/image.py): the CPU image is built without any registry
+# (debootstrap base + pinned wheels); the CUDA image needs a registry and the internet.
+.PHONY: image-cpu image-cuda
+image-cpu: setup
+	$(BIN)/speedrun image build cpu
+
+image-cuda: setup
+	$(BIN)/speedrun image build cuda
