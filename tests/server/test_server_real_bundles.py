@@ -1,0 +1,125 @@
+"""Ingest of bundles made by the real runner: `speedrun keys init` and `speedrun run
+tests/runner/variants/tiny_harness.py --track cpu-smoke --runs 2 --backend local`, once per
+session. Accepted, idempotent, statistics equal to the runner's summary and to scipy, the
+record decision follows the rule, the step curve comes from the real log."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from scipy import stats as sps
+from srv_helpers import assert_problem, row_counts
+
+from server.app import create_app
+from server.config import load_settings
+from speedrun.cli import main as cli
+
+VARIANT = Path(__file__).parents[1] / "runner" / "variants" / "tiny_harness.py"
+pytestmark = pytest.mark.skipif(
+    importlib.util.find_spec("torch") is None or not VARIANT.exists(),
+    reason="making real bundles needs torch and the runner's tiny variant",
+)
+
+
+@pytest.fixture(scope="session")
+def real_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    root = tmp_path_factory.mktemp("real-bundles")
+    env = {**os.environ, "SPEEDRUN_DATA_DIR": str(root / "data")}
+    speedrun = [sys.executable, "-m", "speedrun.cli"]
+    subprocess.run(
+        [*speedrun, "keys", "init", "--key", str(root / "key")],
+        check=True,
+        env=env,
+        capture_output=True,
+    )
+    out = root / "out"
+    proc = subprocess.run(
+        [
+            *speedrun,
+            "run",
+            str(VARIANT),
+            "--track",
+            "cpu-smoke",
+            "--runs",
+            "2",
+            "--backend",
+            "local",
+            "--out",
+            str(out),
+            "--key",
+            str(root / "key"),
+            "--quiet",
+            "--seed",
+            "1",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert proc.returncode in (0, 1), proc.stdout + proc.stderr  # 1: verdict "no record"
+    bundles = sorted(out.glob("*.bundle.tar.gz"))
+    assert len(bundles) == 2, proc.stdout + proc.stderr
+    [summary] = out.glob("summary-*.json")
+    return {
+        "pub": root / "key.pub",
+        "bundles": [b.read_bytes() for b in bundles],
+        "summary": json.loads(summary.read_text()),
+    }
+
+
+@pytest.fixture
+def real_client(db_url, real_run):
+    """Local-backend bundles count as official here (extra_record_backends) so the rule runs."""
+    assert cli(["admin", "runner-add", "laptop", str(real_run["pub"]), "--db", db_url]) == 0
+    app = create_app(load_settings(db=db_url, extra_record_backends=["local"]))
+    with TestClient(app) as client:
+        yield client
+    app.state.speedrun.db.dispose()
+
+
+def test_real_bundles_are_accepted_with_the_runners_statistics(real_client, real_run):
+    answers = [real_client.post("/api/v1/runs", content=b) for b in real_run["bundles"]]
+    assert [a.status_code for a in answers] == [201, 201], answers[0].text
+    run = answers[-1].json()["run"]
+    assert run["runner"] == "laptop" and run["official"] is True
+    assert run["curve"]["format"] == "harness" and run["curve"]["val"]
+    stats = real_client.get(f"/api/v1/attempts/{run['attempt_id']}").json()["stats"]
+    summary = real_run["summary"]
+    times = [a["time_ms"] for a in summary["attempts"]]
+    losses = [a["val_loss"] for a in summary["attempts"]]
+    assert stats["time_ms"]["mean"] == pytest.approx(summary["time_ms"]["mean"])
+    assert stats["time_ms"]["std"] == pytest.approx(np.std(times, ddof=1))
+    assert stats["val_loss"]["std"] == pytest.approx(np.std(losses, ddof=1))
+    expected_p = sps.ttest_1samp(losses, 4.5, alternative="less").pvalue
+    assert stats["p_value"] == pytest.approx(expected_p) and stats["p_value"] == pytest.approx(
+        summary["p_value"]
+    )
+    made = [a.json()["records_established"] for a in answers]
+    assert (made[-1] != []) == (expected_p < 0.01)  # the rule decides, whichever way it falls
+    assert stats["qualifies"] == (expected_p < 0.01)
+
+
+def test_real_bundle_reupload_is_idempotent_and_tampering_is_caught(real_client, real_run):
+    import gzip
+
+    first = real_client.post("/api/v1/runs", content=real_run["bundles"][0])
+    assert first.status_code == 201
+    db = real_client.app.state.speedrun.db
+    before = row_counts(db)
+    again = real_client.post("/api/v1/runs", content=real_run["bundles"][0])
+    assert again.status_code == 200 and again.json()["run_id"] == first.json()["run_id"]
+    raw = gzip.decompress(real_run["bundles"][1])
+    needle = b"step:60/60 val_loss:"
+    assert needle in raw
+    forged = gzip.compress(raw.replace(needle, b"step:60/60 val_loss:1", 1), mtime=0)
+    assert_problem(real_client.post("/api/v1/runs", content=forged), 422, "tampered")
+    assert row_counts(db) == before
