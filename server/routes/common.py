@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
+
+from fastapi import Path
 
 from server.problems import PROBLEM_MEDIA_TYPE
 from server.schemas.common import ProblemPublic
 from speedrun.tracks import Track, get_track
+
+# Ids are INTEGER (32-bit on PostgreSQL): larger numbers are refused as invalid, not looked up.
+Id = Annotated[int, Path(ge=0, le=2**31 - 1)]
 
 
 def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:

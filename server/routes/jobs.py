@@ -3,7 +3,9 @@ runner's key (see `server.services.agent_auth`); reading a job needs no signatur
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -11,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 from server.deps import AgentDep, SessionDep, StateDep, parse_json
 from server.models import Job, Run, utcnow
-from server.routes.common import problems
+from server.routes.common import Id, problems
 from server.schemas.jobs import CompleteIn, JobLease, JobPublic, LeaseIn
 from server.schemas.runs import IngestPublic
 from server.services import jobs, views
@@ -24,15 +26,20 @@ SIGNED = problems(401, 404, 409, 413, 422)
 
 
 @router.get("", responses=problems(422))
-def list_jobs(session: SessionDep, state: str | None = None, limit: int = 100) -> list[JobPublic]:
-    query = select(Job).order_by(Job.id.desc()).limit(max(1, min(limit, 1000)))
+def list_jobs(
+    session: SessionDep,
+    state: Annotated[str | None, Query(pattern="^(PENDING|RUNNING|FINISHED|FAILED)$")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[JobPublic]:
+    """Jobs, newest first, optionally in one state."""
+    query = select(Job).order_by(Job.id.desc()).limit(limit)
     if state:
-        query = query.where(Job.state == state.upper())
+        query = query.where(Job.state == state)
     return [views.job_public(session, j) for j in session.scalars(query)]
 
 
 @router.get("/{job_id}", responses=problems(404, 422))
-def get_job(session: SessionDep, job_id: int) -> JobPublic:
+def get_job(session: SessionDep, job_id: Id) -> JobPublic:
     return views.job_public(session, jobs.get_job(session, job_id))
 
 
@@ -63,7 +70,7 @@ async def claim(agent: AgentDep, state: StateDep) -> Response:
 
 
 @router.post("/{job_id}/heartbeat", responses=SIGNED)
-async def heartbeat(job_id: int, agent: AgentDep, state: StateDep) -> JobPublic:
+async def heartbeat(job_id: Id, agent: AgentDep, state: StateDep) -> JobPublic:
     body = parse_json(agent.body, LeaseIn)
 
     def work() -> JobPublic:
@@ -75,7 +82,7 @@ async def heartbeat(job_id: int, agent: AgentDep, state: StateDep) -> JobPublic:
 
 
 @router.post("/{job_id}/runs", status_code=201, response_model=IngestPublic, responses=SIGNED)
-async def upload_run(job_id: int, lease: str, agent: AgentDep, state: StateDep) -> JSONResponse:
+async def upload_run(job_id: Id, lease: str, agent: AgentDep, state: StateDep) -> JSONResponse:
     """A bundle produced for this job (the body is the bundle's bytes), under a live lease."""
 
     def work() -> IngestPublic:
@@ -99,7 +106,7 @@ async def upload_run(job_id: int, lease: str, agent: AgentDep, state: StateDep) 
 
 
 @router.post("/{job_id}/complete", responses=SIGNED)
-async def complete(job_id: int, agent: AgentDep, state: StateDep) -> JobPublic:
+async def complete(job_id: Id, agent: AgentDep, state: StateDep) -> JobPublic:
     body = parse_json(agent.body, CompleteIn)
 
     def work() -> JobPublic:

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Response
 
 from server.deps import SessionDep
 from server.problems import NotFound
-from server.routes.common import problems
+from server.routes.common import Id, problems
 from server.schemas.records import AttemptPublic, RecordPublic
 from server.services import leaderboard, views
 from server.services.blobs import get_blob
@@ -15,13 +15,13 @@ router = APIRouter(tags=["records"])
 
 
 @router.get("/records/{record_id}", responses=problems(404, 422))
-def get_record(session: SessionDep, record_id: int) -> RecordPublic:
+def get_record(session: SessionDep, record_id: Id) -> RecordPublic:
     """A record with its runs, statistics, evidence and verification history."""
     return leaderboard.record_public(session, record_id)
 
 
 @router.get("/attempts/{attempt_id}", responses=problems(404, 422))
-def get_attempt(session: SessionDep, attempt_id: int) -> AttemptPublic:
+def get_attempt(session: SessionDep, attempt_id: Id) -> AttemptPublic:
     return views.attempt_public(session, views.get_attempt(session, attempt_id))
 
 
@@ -29,7 +29,7 @@ def get_attempt(session: SessionDep, attempt_id: int) -> AttemptPublic:
     "/attempts/{attempt_id}/source",
     responses={200: {"content": {"text/x-python": {}}}, **problems(404, 422)},
 )
-def get_attempt_source(session: SessionDep, attempt_id: int) -> Response:
+def get_attempt_source(session: SessionDep, attempt_id: Id) -> Response:
     """The variant's source code, as stored by sha256."""
     attempt = views.get_attempt(session, attempt_id)
     blob = get_blob(session, attempt.source_sha256) if attempt.source_sha256 else None

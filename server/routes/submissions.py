@@ -8,7 +8,7 @@ from starlette.concurrency import run_in_threadpool
 
 from server.deps import SessionDep, StateDep, UserDep, parse_json, read_body
 from server.models import utcnow
-from server.routes.common import problems
+from server.routes.common import Id, problems
 from server.schemas.jobs import SubmissionCreate, SubmissionPublic
 from server.services import submissions, views
 from server.services.views import API
@@ -56,5 +56,5 @@ async def post_submission(request: Request, state: StateDep, user: UserDep) -> J
 
 
 @router.get("/{submission_id}", responses=problems(404, 422))
-def get_submission(session: SessionDep, submission_id: int) -> SubmissionPublic:
+def get_submission(session: SessionDep, submission_id: Id) -> SubmissionPublic:
     return views.submission_public(session, submissions.get_submission(session, submission_id))
