@@ -58,11 +58,13 @@ def build_image(kind: str, *, tag: str | None = None, progress: bool = True) -> 
         raise ImageError(f"{recipe}/Containerfile not found: build from a source checkout")
     tag = tag or TAGS[kind]
     context = cache_dir() / f"build-{kind}"
-    prepare_context(recipe, context, wheels=kind == "cpu", progress=progress)
+    prepare_context(recipe, context)
     digest = context_digest(context)
     if image_label(tag, CONTEXT_LABEL) == digest:
         return tag
     previous = image_id(tag)
+    if kind == "cpu":
+        download_wheels(context / "requirements.txt", context / "wheels", progress=progress)
     args = [
         engine_cli(),
         "build",
@@ -84,7 +86,8 @@ def build_image(kind: str, *, tag: str | None = None, progress: bool = True) -> 
     return tag
 
 
-def prepare_context(recipe: Path, context: Path, *, wheels: bool, progress: bool) -> None:
+def prepare_context(recipe: Path, context: Path) -> None:
+    """Containerfile, pins and sources into the persistent context (wheels come later)."""
     context.mkdir(parents=True, exist_ok=True)
     for name in ("Containerfile", "requirements.txt"):
         shutil.copyfile(recipe / name, context / name)
@@ -96,8 +99,6 @@ def prepare_context(recipe: Path, context: Path, *, wheels: bool, progress: bool
             src / package,
             ignore=shutil.ignore_patterns("__pycache__", "*.pyc", ".mypy_cache"),
         )
-    if wheels:
-        download_wheels(context / "requirements.txt", context / "wheels", progress=progress)
 
 
 def download_wheels(requirements: Path, dest: Path, *, progress: bool) -> None:
@@ -123,14 +124,13 @@ def download_wheels(requirements: Path, dest: Path, *, progress: bool) -> None:
 
 
 def context_digest(context: Path) -> str:
+    """Over the Containerfile, the pins and the sources; the pins name the wheels exactly."""
     digest = hashlib.sha256()
-    for path in sorted(p for p in context.rglob("*") if p.is_file()):
-        rel = path.relative_to(context).as_posix()
-        digest.update(rel.encode() + b"\0")
-        if rel.startswith("wheels/"):  # names pin wheels; hashing 200 MB each time is waste
-            digest.update(str(path.stat().st_size).encode() + b"\0")
-        else:
-            digest.update(hashlib.sha256(path.read_bytes()).digest())
+    files = [context / "Containerfile", context / "requirements.txt"]
+    files += sorted(p for p in (context / "src").rglob("*") if p.is_file())
+    for path in files:
+        digest.update(path.relative_to(context).as_posix().encode() + b"\0")
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
     return digest.hexdigest()
 
 

@@ -123,7 +123,21 @@ def make_backend(opts: RunOptions) -> Backend:
     return DockerBackend(opts.image or os.environ.get("SPEEDRUN_IMAGE") or default)
 
 
+_PROBED: dict[str, dict[str, Any]] = {}  # per image digest / interpreter, for this process
+
+
 def probe_software(backend: Backend, track: Track) -> dict[str, Any]:
+    """Versions as seen where the variant runs; probed once per image in a process."""
+    key = json.dumps(backend.describe(), sort_keys=True)
+    if key not in _PROBED:
+        found = _probe(backend, track)
+        if "error" in found:
+            return found
+        _PROBED[key] = found
+    return dict(_PROBED[key])
+
+
+def _probe(backend: Backend, track: Track) -> dict[str, Any]:
     spec = ProcessSpec(
         argv=[backend.python, "-m", "runner.probe"],
         env={"HOME": "/tmp"},

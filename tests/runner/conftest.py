@@ -1,0 +1,75 @@
+"""Fixtures of the runner's tests: track data, a signing key, one shared local session."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from runner_helpers import TINY, bundles, cli
+
+from speedrun import signing
+from speedrun.datafetch import fetch_track_data
+from speedrun.tracks import get_track
+
+
+@pytest.fixture(scope="session")
+def smoke_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    data_dir = tmp_path_factory.mktemp("runner-data")
+    fetch_track_data(get_track("cpu-smoke"), data_dir, progress=False)
+    return data_dir
+
+
+@pytest.fixture(scope="session")
+def runner_key(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    key = tmp_path_factory.mktemp("runner-key") / "runner.key"
+    signing.init_keypair(key)
+    return key
+
+
+@dataclass(frozen=True)
+class Session:
+    out: Path
+    code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def bundles(self) -> list[Path]:
+        return bundles(self.out)
+
+
+@pytest.fixture(scope="session")
+def tiny_local_runs(
+    tmp_path_factory: pytest.TempPathFactory, smoke_data_dir: Path, runner_key: Path
+) -> Iterator[Session]:
+    """`speedrun run tiny_harness.py --track cpu-smoke --backend local --runs 2`, once."""
+    out = tmp_path_factory.mktemp("tiny-local")
+    work = tmp_path_factory.mktemp("tiny-local-work")
+    saved, tempfile.tempdir = tempfile.tempdir, str(work)  # workspaces land here
+    try:
+        code, stdout, stderr = cli(
+            "run",
+            str(TINY),
+            "--track",
+            "cpu-smoke",
+            "--backend",
+            "local",
+            "--runs",
+            "2",
+            "--out",
+            str(out),
+            "--key",
+            str(runner_key),
+            "--data-dir",
+            str(smoke_data_dir),
+            "--seed",
+            "100",
+            "--quiet",
+        )
+    finally:
+        tempfile.tempdir = saved
+    assert not list(work.iterdir()), "attempt workspaces were left behind"
+    yield Session(out, code, stdout, stderr)

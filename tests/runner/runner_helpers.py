@@ -1,0 +1,56 @@
+"""Helpers for the runner's tests: the CLI in-process, bundle access, test variants."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+from speedrun.bundle import Bundle, read_bundle
+from speedrun.cli import main
+
+HERE = Path(__file__).resolve().parent
+VARIANTS = HERE / "variants"
+REPO = HERE.parents[1]
+SEED_RECIPE = REPO / "records" / "seed-recipe" / "train_gpt.py"
+TINY = VARIANTS / "tiny_harness.py"
+
+
+def cli(*args: str) -> tuple[int, str, str]:
+    """`speedrun ARGS` in this process: (exit code, stdout, stderr)."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main(list(args))
+        except SystemExit as exc:  # argparse errors
+            code = int(exc.code or 0)
+    return code, out.getvalue(), err.getvalue()
+
+
+def bundles(out_dir: Path) -> list[Path]:
+    return sorted(out_dir.glob("*.bundle.tar.gz"))
+
+
+def load(path: Path) -> Bundle:
+    return read_bundle(path.read_bytes())
+
+
+def summary(out_dir: Path) -> dict[str, Any]:
+    (path,) = out_dir.glob("summary-*.json")
+    data: dict[str, Any] = json.loads(path.read_text())
+    return data
+
+
+def tiny_variant(tmp_path: Path, name: str, hooks: dict[str, str]) -> Path:
+    """The tiny harness variant with `# HOOK:<name>` lines replaced by code."""
+    source = TINY.read_text()
+    for hook, code in hooks.items():
+        marker = f"# HOOK:{hook}"
+        assert marker in source, marker
+        indent = source.split(marker)[0].rsplit("\n", 1)[1]
+        source = source.replace(marker, code.strip().replace("\n", "\n" + indent))
+    path = tmp_path / f"{name}.py"
+    path.write_text(source)
+    return path
