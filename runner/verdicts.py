@@ -15,6 +15,7 @@ protocol.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +35,23 @@ class Judged:
     reason: str | None
     figures: dict[str, Any]
     flags: list[str] = field(default_factory=list)
+
+
+_EXCEPTION_RE = re.compile(
+    r"^(?:\[rank\d+\]: )?((?:[A-Za-z_][\w.]*)?(?:Error|Exception|Exit)\b.*)$"
+)
+
+
+def failure_summary(text: str) -> str:
+    """The last exception a traceback ended with (what a reader wants), else the last lines.
+
+    torchrun ends a failed run with its own summary, which names no cause; the worker's
+    traceback above it does."""
+    for line in reversed(text.splitlines()):
+        m = _EXCEPTION_RE.match(line.strip())
+        if m and not m.group(1).startswith("torch.distributed.elastic"):
+            return m.group(1)[:1000]
+    return last_lines(text, 3)
 
 
 def last_lines(text: str, n: int) -> str:
@@ -89,7 +107,7 @@ def _process_status(proc: ProcessResult, track: Track, limit_s: float) -> tuple[
     if proc.killed_by_signal is not None:
         return "killed", f"killed by signal {proc.killed_by_signal}: {last_lines(proc.output, 2)}"
     if proc.exit_code != 0:
-        return "failed", f"exit code {proc.exit_code}: {last_lines(proc.output, 3)}"
+        return "failed", f"exit code {proc.exit_code}: {failure_summary(proc.output)}"
     return "completed", None
 
 

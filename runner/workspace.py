@@ -77,12 +77,13 @@ class Workspace:
 
 
 def _give_to_sandbox(path: Path) -> None:
-    """Make `path` writable by the sandbox user, and by nobody else where we can."""
+    """Make `path` writable by the sandbox user, and by nobody else where we can. The FIFO
+    is write-only for it: a variant cannot read (and so swallow or reorder) the channel."""
     if os.geteuid() == 0:
         os.chown(path, SANDBOX_UID, SANDBOX_GID)
-        path.chmod(0o700 if path.is_dir() else 0o600)
+        path.chmod(0o700 if path.is_dir() else 0o200)
     else:  # rootless: the container's uid maps elsewhere; fall back to open modes
-        path.chmod(0o777 if path.is_dir() else 0o666)
+        path.chmod(0o777 if path.is_dir() else 0o622)
 
 
 @dataclass(frozen=True)

@@ -137,8 +137,12 @@ class DockerBackend:
         t_end = time.monotonic()
         streamer.join(timeout=10)
         code = status.get("StatusCode")
-        oom = _engine_says_oom(container) or (
-            code == 137 and not timed_out and sampler.near_limit(spec.memory_bytes)
+        # podman does not report OOMKilled (cgroup v1); the kernel's counter and a peak at
+        # the limit tell instead. The OOM killer often hits a worker, not the launcher.
+        oom = not timed_out and (
+            _engine_says_oom(container)
+            or sampler.oom_kills > 0
+            or (code != 0 and sampler.near_limit(spec.memory_bytes))
         )
         return ProcessResult(
             exit_code=None if timed_out else (int(code) if code is not None else None),
@@ -182,9 +186,11 @@ class CgroupSampler:
     runner reads the kernel's own high-water mark while the container lives.
     """
 
-    def __init__(self, files: list[Path]) -> None:
+    def __init__(self, files: list[Path], oom_files: list[Path] | None = None) -> None:
         self.files = files
+        self.oom_files = oom_files or []
         self.peak_bytes: int | None = None
+        self.oom_kills = 0
         self._next_s = 0.0
 
     @classmethod
@@ -195,14 +201,18 @@ class CgroupSampler:
             lines = Path(f"/proc/{pid}/cgroup").read_text().splitlines()
         except Exception:
             return cls([])
-        files = []
+        files, oom_files = [], []
         for line in lines:
             _, controllers, path = line.split(":", 2)
-            if "memory" in controllers.split(","):
-                files.append(Path("/sys/fs/cgroup/memory" + path) / "memory.max_usage_in_bytes")
-            elif controllers == "":
-                files.append(Path("/sys/fs/cgroup" + path) / "memory.peak")
-        return cls([f for f in files if f.exists()])
+            if "memory" in controllers.split(","):  # cgroup v1
+                folder = Path("/sys/fs/cgroup/memory" + path)
+                files.append(folder / "memory.max_usage_in_bytes")
+                oom_files.append(folder / "memory.oom_control")
+            elif controllers == "":  # cgroup v2
+                folder = Path("/sys/fs/cgroup" + path)
+                files.append(folder / "memory.peak")
+                oom_files.append(folder / "memory.events")
+        return cls([f for f in files if f.exists()], [f for f in oom_files if f.exists()])
 
     def sample(self) -> None:
         now = time.monotonic()
@@ -212,6 +222,11 @@ class CgroupSampler:
         for f in self.files:
             with contextlib.suppress(OSError, ValueError):
                 self.peak_bytes = max(self.peak_bytes or 0, int(f.read_text().strip()))
+        for f in self.oom_files:  # "oom_kill N" in v1 memory.oom_control and v2 memory.events
+            with contextlib.suppress(OSError, ValueError):
+                for line in f.read_text().splitlines():
+                    if line.startswith("oom_kill "):
+                        self.oom_kills = max(self.oom_kills, int(line.split()[1]))
 
     def near_limit(self, limit_bytes: int) -> bool:
         return self.peak_bytes is not None and self.peak_bytes >= 0.9 * limit_bytes

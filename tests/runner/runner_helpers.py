@@ -54,3 +54,19 @@ def tiny_variant(tmp_path: Path, name: str, hooks: dict[str, str]) -> Path:
     path = tmp_path / f"{name}.py"
     path.write_text(source)
     return path
+
+
+HOSTILE = VARIANTS / "hostile"
+
+
+def filled_variant(template: Path, dest: Path, **values: object) -> Path:
+    """A copy of `template` with each `NAME = ...  # FILL...` line set to `values[NAME]`."""
+    lines = []
+    for line in template.read_text().splitlines():
+        name = line.split(" = ", 1)[0]
+        if "  # FILL" in line and name in values:
+            line = f"{name} = {values.pop(name)!r}"
+        lines.append(line)
+    assert not values, f"no FILL line for {sorted(values)}"
+    dest.write_text("\n".join(lines) + "\n")
+    return dest
