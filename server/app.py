@@ -14,6 +14,7 @@ from fastapi.templating import Jinja2Templates
 from server.config import Settings
 from server.db import Database, migrate
 from server.deps import AppState
+from server.middleware import CachedLeaderboard
 from server.problems import install_handlers
 from server.routes import health, jobs, pages, records, runners, runs, submissions, tracks
 from server.services.agent_auth import ReplayGuard
@@ -45,12 +46,9 @@ def create_app(settings: Settings, *, apply_migrations: bool = True) -> FastAPI:
         openapi_url="/api/v1/openapi.json",
         lifespan=lifespan,
     )
-    app.state.speedrun = AppState(
-        settings=settings,
-        db=db,
-        cache=LeaderboardCache(settings.leaderboard_cache_ttl_s),
-        replay=ReplayGuard(),
-    )
+    cache = LeaderboardCache(settings.leaderboard_cache_ttl_s)
+    app.state.speedrun = AppState(settings=settings, db=db, cache=cache, replay=ReplayGuard())
+    app.add_middleware(CachedLeaderboard, cache=cache)
     install_handlers(app)
     app.include_router(api_router())
     web = resources.files("web")

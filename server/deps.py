@@ -34,7 +34,8 @@ class AppState:
     replay: ReplayGuard
 
 
-def get_state(request: Request) -> AppState:
+async def get_state(request: Request) -> AppState:
+    """Async on purpose: a sync dependency costs every request a hop through the threadpool."""
     state: AppState = request.app.state.speedrun
     return state
 

@@ -40,6 +40,9 @@ class Attempt(Base):
     submitter_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Statistics over the runs, recomputed whenever a run joins (so reads need no t-tests).
+    stats_json: Mapped[str | None] = mapped_column(Text)
+    time_ms_mean: Mapped[float | None]
 
 
 class Run(Base):

@@ -8,7 +8,8 @@ from fastapi import Path
 
 from server.problems import PROBLEM_MEDIA_TYPE
 from server.schemas.common import ProblemPublic
-from speedrun.tracks import Track, get_track
+from server.services import catalog
+from speedrun.tracks import Track
 
 # Ids are INTEGER (32-bit on PostgreSQL): larger numbers are refused as invalid, not looked up.
 Id = Annotated[int, Path(ge=0, le=2**31 - 1)]
@@ -22,4 +23,4 @@ def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 def resolve(track: str, version: int | None) -> Track:
     """`cpu-tiny`, `cpu-tiny@v1`, or `cpu-tiny` with ?version=1 (TrackError answers 404)."""
-    return get_track(track, version)
+    return catalog.track(track, version)

@@ -90,7 +90,8 @@ async def upload_run(job_id: Id, lease: str, agent: AgentDep, state: StateDep) -
             jobs.attach_run(session, job_id, lease, agent.runner, run, utcnow())
 
         result = ingest_bundle(state.db, agent.body, state.settings, hook=hook)
-        state.cache.invalidate()
+        if result.track_key:
+            state.cache.invalidate(result.track_key)
         with state.db.reader() as session:
             run = views.run_public(session, views.get_run(session, result.run_id))
         return IngestPublic(

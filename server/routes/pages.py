@@ -8,8 +8,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
 from server.deps import SessionDep
-from server.services import leaderboard, views
-from speedrun.tracks import list_tracks
+from server.services import catalog, leaderboard, views
 
 
 def make_router(templates: Jinja2Templates) -> APIRouter:
@@ -20,7 +19,7 @@ def make_router(templates: Jinja2Templates) -> APIRouter:
         """Every visible track's leaderboard (`?hidden=1` adds the test-only tracks)."""
         boards = [
             {"track": views.track_public(t), "entries": leaderboard.track_records(session, t)}
-            for t in list_tracks(include_hidden=hidden)
+            for t in catalog.tracks(include_hidden=hidden)
         ]
         return templates.TemplateResponse(request, "leaderboard.html", {"boards": boards})
 

@@ -40,8 +40,8 @@ async def post_run(request: Request, state: StateDep) -> JSONResponse:
 
     def work() -> IngestPublic:
         result = ingest_bundle(state.db, data, state.settings)
-        if result.created:
-            state.cache.invalidate()
+        if result.track_key:
+            state.cache.invalidate(result.track_key)
         with state.db.reader() as session:
             run = views.run_public(session, views.get_run(session, result.run_id))
         return IngestPublic(

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from server.deps import SessionDep, StateDep
 from server.routes.common import problems, resolve
 from server.schemas.records import AttemptsPublic, LeaderboardPublic, RecordsPublic
 from server.schemas.tracks import TrackPublic, TracksPublic
-from server.services import leaderboard, views
-from speedrun.tracks import list_tracks
+from server.services import catalog, leaderboard, views
 
 router = APIRouter(prefix="/tracks", tags=["tracks"])
 Version = Annotated[int | None, Query(ge=1, le=1_000_000, description="default: the latest")]
@@ -22,7 +21,7 @@ Offset = Annotated[int, Query(ge=0, le=10_000_000)]
 
 @router.get("")
 def tracks(include_hidden: bool = False) -> TracksPublic:
-    data = [views.track_public(t) for t in list_tracks(include_hidden=include_hidden)]
+    data = [views.track_public(t) for t in catalog.tracks(include_hidden=include_hidden)]
     return TracksPublic(data=data, count=len(data))
 
 
@@ -33,17 +32,23 @@ def track(track: str, version: Version = None) -> TrackPublic:
 
 @router.get("/{track}/leaderboard", response_model=LeaderboardPublic, responses=problems(404, 422))
 async def track_leaderboard(
-    track: str, state: StateDep, version: Version = None, limit: Limit = 100, offset: Offset = 0
+    request: Request,
+    track: str,
+    state: StateDep,
+    version: Version = None,
+    limit: Limit = 100,
+    offset: Offset = 0,
 ) -> Response:
     """Records on the track version ranked by mean time, current and superseded."""
     t = resolve(track, version)
-    body = state.cache.cached(t.key, limit, offset)
+    key = leaderboard.raw_key(request.scope["path"], request.scope["query_string"])
+    body = state.cache.fresh(key)
     if body is None:
 
         def load() -> bytes:
             with state.db.reader() as session:
                 return state.cache.build(
-                    t, limit, offset, lambda: leaderboard.track_records(session, t)
+                    key, t, limit, offset, lambda: leaderboard.track_records(session, t)
                 )
 
         body = await run_in_threadpool(load)

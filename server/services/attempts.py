@@ -8,15 +8,16 @@ The numbers come from `speedrun.stats`, the same code the runner's summary uses.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from server.models import Attempt, Run
+from server.models import Attempt, Run, utcnow
 from speedrun import stats
 from speedrun.tracks import Track
 
@@ -100,6 +101,27 @@ def compute_stats(runs: Sequence[RunFigures], track: Track) -> AttemptStats:
         qualifies=reason == "meets the rule",
         reason=reason,
     )
+
+
+def stats_to_json(st: AttemptStats) -> str:
+    return json.dumps(asdict(st), allow_nan=False)
+
+
+def stats_from_json(text: str) -> AttemptStats:
+    data = json.loads(text)
+    for name in ("time_ms", "val_loss"):
+        if data[name] is not None:
+            data[name] = stats.Summary(**data[name])
+    return AttemptStats(**data)
+
+
+def refresh_stats(session: Session, attempt: Attempt, track: Track) -> AttemptStats:
+    """Recompute the attempt's statistics from its runs and store them on its row."""
+    st = compute_stats([figures_of(r) for r in attempt_runs(session, attempt.id)], track)
+    attempt.stats_json = stats_to_json(st)
+    attempt.time_ms_mean = st.time_ms.mean if st.time_ms else None
+    attempt.updated_at = utcnow()
+    return st
 
 
 def attempt_runs(session: Session, attempt_id: int) -> list[Run]:

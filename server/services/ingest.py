@@ -17,14 +17,14 @@ from server.config import Settings
 from server.db import Database
 from server.models import Attempt, Run
 from server.problems import Conflict
-from server.services import runners
+from server.services import catalog, runners
 from server.services.attempts import get_or_create_attempt
 from server.services.blobs import put_blob, sha256_hex
 from server.services.manifest import check_values, run_columns
 from server.services.records import decide_record, lock_track
 from speedrun.bundle import Bundle, read_bundle, verify_bundle
 from speedrun.errors import BundleInvalid
-from speedrun.tracks import Track, get_track
+from speedrun.tracks import Track
 
 BUNDLE_MEDIA_TYPE = "application/gzip"
 SOURCE_MEDIA_TYPE = "text/x-python"
@@ -40,6 +40,7 @@ class IngestResult:
     created: bool
     records: list[int] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    track_key: str | None = None  # set when a run was stored (its track's answers are stale)
 
 
 def _existing(session: Session, sha256: str) -> str | None:
@@ -52,7 +53,7 @@ def _verify(db: Database, bundle: Bundle) -> tuple[Track, list[str]]:
         trusted = runners.trusted_keys(session)
     verdict = verify_bundle(bundle, trusted=trusted)
     m = bundle.manifest
-    return get_track(m["track"]["id"], m["track"]["version"]), verdict.warnings
+    return catalog.track(m["track"]["id"], m["track"]["version"]), verdict.warnings
 
 
 def _store(
@@ -138,7 +139,7 @@ def ingest_bundle(
                     return IngestResult(existing, created=False)
                 run = _store(session, bundle, data, track, settings, hook)
                 records = _decide(session, track, run)
-            return IngestResult(run.run_id, created=True, records=records, warnings=warnings)
+            return IngestResult(run.run_id, True, records, warnings, track.key)
         except IntegrityError:
             continue  # a concurrent upload of the same bytes or blob won; look again
     raise Conflict("ingest-conflict", "the bundle clashed with concurrent writes; retry")

@@ -10,6 +10,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -27,16 +28,45 @@ from server.schemas.records import (
     RecordPublic,
     VerificationPublic,
 )
-from server.services import runners
-from server.services.attempts import RunFigures, compute_stats
+from server.services import catalog, runners
+from server.services.attempts import RunFigures, attempt_runs, compute_stats, stats_from_json
 from server.services.views import API, run_brief, summary_public, track_public
-from speedrun.tracks import Track, get_track
+from speedrun.tracks import Track
+
+
+class _RunRow(NamedTuple):
+    """The few run columns a leaderboard row needs (tuples load far faster than objects)."""
+
+    attempt_id: int
+    runner_id: int | None
+    status: str
+    purpose: str
+    time_ms: float | None
+    val_loss: float | None
+    official: bool
+    val_loss_source: str
+    hardware_class: str | None
+    accelerator_count: int | None
+
+    @property
+    def figures(self) -> RunFigures:
+        return RunFigures(
+            self.time_ms,
+            self.val_loss,
+            self.status,
+            self.official,
+            self.val_loss_source,
+            self.purpose,
+        )
+
+
+_RUN_COLUMNS = [getattr(Run, name) for name in _RunRow._fields]
 
 
 @dataclass
 class _Context:
     attempts: dict[int, Attempt]
-    runs: dict[int, list[Run]]
+    runs: dict[int, list[_RunRow]]
     latest: dict[int, Verification]
     users: dict[int, str]
     runners: dict[int, str]
@@ -45,9 +75,10 @@ class _Context:
 def _load(session: Session, records: list[Record]) -> _Context:
     ids = [r.attempt_id for r in records]
     attempts = {a.id: a for a in session.scalars(select(Attempt).where(Attempt.id.in_(ids)))}
-    runs: dict[int, list[Run]] = defaultdict(list)
-    for run in session.scalars(select(Run).where(Run.attempt_id.in_(ids)).order_by(Run.id)):
-        runs[run.attempt_id].append(run)
+    runs: dict[int, list[_RunRow]] = defaultdict(list)
+    query = select(*_RUN_COLUMNS).where(Run.attempt_id.in_(ids)).order_by(Run.id)
+    for row in session.execute(query):
+        runs[row[0]].append(_RunRow(*row))
     latest: dict[int, Verification] = {}
     query = select(Verification).where(Verification.record_id.in_([r.id for r in records]))
     for v in session.scalars(query.order_by(Verification.id)):
@@ -76,12 +107,11 @@ def verification_public(v: Verification, names: dict[int, str]) -> VerificationP
 def _entry(record: Record, rank: int, track: Track, ctx: _Context) -> RecordEntry:
     attempt = ctx.attempts[record.attempt_id]
     runs = ctx.runs.get(attempt.id, [])
-    figs = [
-        RunFigures(r.time_ms, r.val_loss, r.status, r.official, r.val_loss_source, r.purpose)
-        for r in runs
-    ]
-    st = compute_stats(figs, track)
-    counted = [r for r, f in zip(runs, figs, strict=True) if f.counts]
+    if attempt.stats_json:
+        st = stats_from_json(attempt.stats_json)
+    else:  # written before statistics were cached on the attempt
+        st = compute_stats([r.figures for r in runs], track)
+    counted = [r for r in runs if r.figures.counts]
     sources = {r.val_loss_source for r in counted}
     count = next((r.accelerator_count for r in counted if r.accelerator_count), None)
     mean_ms = st.time_ms.mean if st.time_ms else None
@@ -148,46 +178,91 @@ def record_public(session: Session, record_id: int) -> RecordPublic:
     record = session.get(Record, record_id)
     if record is None:
         raise NotFound("unknown-record", f"no record {record_id}")
-    track = get_track(record.track_id, record.track_version)
+    track = catalog.track(record.track_id, record.track_version)
     rank = next(e.rank for e in track_records(session, track) if e.record_id == record.id)
     ctx = _load(session, [record])
     entry = _entry(record, rank, track, ctx)
+    names = runners.runner_names(session)
     query = (
         select(Verification).where(Verification.record_id == record.id).order_by(Verification.id)
     )
     return RecordPublic(
         **entry.model_dump(),
-        runs=[run_brief(r, ctx.runners) for r in ctx.runs.get(record.attempt_id, [])],
+        runs=[run_brief(r, names) for r in attempt_runs(session, record.attempt_id)],
         verifications=[verification_public(v, ctx.runners) for v in session.scalars(query)],
     )
 
 
+def raw_key(path: str, query: bytes) -> str:
+    """The cache key of a leaderboard request: its path and query string as sent."""
+    return f"{path}?{query.decode('latin-1')}"
+
+
+@dataclass
+class _Body:
+    built_at: float
+    track_key: str
+    generation: int
+    body: bytes
+
+
 class LeaderboardCache:
-    """Serialized leaderboard answers by (track key, limit, offset)."""
+    """Serialized leaderboard answers by request (path + query string).
+
+    A write to a track drops that track's answers at once (generation bump). Past the TTL an
+    answer is stale: one request rebuilds it while the others keep getting the stale bytes,
+    so a rebuild never stalls the readers (`claim_refresh`).
+    """
 
     def __init__(self, ttl_s: float) -> None:
         self.ttl_s = ttl_s
         self._lock = threading.Lock()
-        self._generation = 0
+        self._build_lock = threading.Lock()  # one build at a time: no stampede on a miss
+        self._generations: dict[str, int] = defaultdict(int)
         self._entries: dict[str, tuple[float, int, list[RecordEntry]]] = {}
-        self._bodies: dict[tuple[str, int, int], tuple[float, int, bytes]] = {}
+        self._bodies: dict[str, _Body] = {}
+        self._refreshing: set[str] = set()
 
-    def invalidate(self) -> None:
+    def invalidate(self, track_key: str | None = None) -> None:
         with self._lock:
-            self._generation += 1
-            self._entries.clear()
-            self._bodies.clear()
+            keys = [track_key] if track_key else list(self._generations)
+            for key in keys:
+                self._generations[key] += 1
 
-    def cached(self, key: str, limit: int, offset: int) -> bytes | None:
-        hit = self._bodies.get((key, limit, offset))
-        if hit is None or hit[1] != self._generation or time.monotonic() - hit[0] > self.ttl_s:
+    def lookup(self, raw: str) -> tuple[bytes, bool] | None:
+        """(body, fresh) for a request, or None when there is nothing valid to serve."""
+        hit = self._bodies.get(raw)
+        if hit is None or hit.generation != self._generations[hit.track_key]:
             return None
-        return hit[2]
+        return hit.body, time.monotonic() - hit.built_at <= self.ttl_s
+
+    def claim_refresh(self, raw: str) -> bool:
+        """True for exactly one caller per stale answer: that one rebuilds it."""
+        with self._lock:
+            if raw in self._refreshing:
+                return False
+            self._refreshing.add(raw)
+            return True
+
+    def fresh(self, raw: str) -> bytes | None:
+        hit = self.lookup(raw)
+        return hit[0] if hit is not None and hit[1] else None
 
     def build(
-        self, track: Track, limit: int, offset: int, load: Callable[[], list[RecordEntry]]
+        self, raw: str, track: Track, limit: int, offset: int, load: Callable[[], list[RecordEntry]]
     ) -> bytes:
-        generation, now = self._generation, time.monotonic()
+        with self._build_lock:
+            body = self.fresh(raw)
+            if body is None:
+                body = self._build(raw, track, limit, offset, load)
+        with self._lock:
+            self._refreshing.discard(raw)
+        return body
+
+    def _build(
+        self, raw: str, track: Track, limit: int, offset: int, load: Callable[[], list[RecordEntry]]
+    ) -> bytes:
+        generation, now = self._generations[track.key], time.monotonic()
         hit = self._entries.get(track.key)
         if hit is not None and hit[1] == generation and now - hit[0] <= self.ttl_s:
             entries = hit[2]
@@ -203,9 +278,9 @@ class LeaderboardCache:
         )
         body = page.model_dump_json().encode("utf-8")
         with self._lock:
-            if generation == self._generation:  # no write since we started
+            if generation == self._generations[track.key]:  # no write since we started
                 self._entries[track.key] = (now, generation, entries)
-                if len(self._bodies) > 1024:
+                if len(self._bodies) > 4096:
                     self._bodies.clear()
-                self._bodies[(track.key, limit, offset)] = (now, generation, body)
+                self._bodies[raw] = _Body(now, track.key, generation, body)
         return body

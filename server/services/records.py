@@ -21,9 +21,9 @@ from server.models import Attempt, Record, Run, TrackState, utcnow
 from server.services.attempts import (
     AttemptStats,
     attempt_runs,
-    compute_stats,
     figures_of,
     record_times,
+    refresh_stats,
 )
 from speedrun import stats
 from speedrun.tracks import Track
@@ -128,14 +128,12 @@ def _decision_json(st: AttemptStats, beat: Beat) -> str:
 def decide_record(session: Session, track: Track, attempt: Attempt) -> Record | None:
     """Make `attempt` the record if it qualifies and beats the current one (caller holds the
     track lock). Returns the new record, or None."""
-    if attempt.origin != "verified":
+    st = refresh_stats(session, attempt, track)
+    if attempt.origin != "verified" or not st.qualifies:
         return None
     if session.scalar(select(Record.id).where(Record.attempt_id == attempt.id)) is not None:
         return None
     runs = attempt_runs(session, attempt.id)
-    st = compute_stats([figures_of(r) for r in runs], track)
-    if not st.qualifies:
-        return None
     previous = current_record(session, track.id, track.version)
     if previous is None:
         beat = Beat(True, "first", None, None, "first record on this track version")

@@ -7,8 +7,8 @@ from sqlalchemy.orm import Session
 
 from server.models import Attempt, Job, Record
 from server.problems import NotFound
+from server.services import catalog
 from server.services.jobs import create_job
-from speedrun.tracks import get_track
 
 
 def schedule_reverification(session: Session, record_id: int, runs: int | None = None) -> Job:
@@ -19,7 +19,7 @@ def schedule_reverification(session: Session, record_id: int, runs: int | None =
     attempt = session.get_one(Attempt, record.attempt_id)
     if attempt.source_sha256 is None:
         raise NotFound("no-source", f"record {record_id} has no stored variant source")
-    track = get_track(record.track_id, record.track_version)
+    track = catalog.track(record.track_id, record.track_version)
     return create_job(
         session,
         kind="reverify",

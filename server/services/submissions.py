@@ -12,18 +12,18 @@ from server.config import Settings
 from server.db import Database
 from server.models import Job, Submission, User
 from server.problems import BadRequest, NotFound, RateLimited, TooLarge
-from server.services import jobs
+from server.services import catalog, jobs
 from server.services.attempts import get_or_create_attempt
 from server.services.blobs import put_blob, sha256_hex
 from server.services.ingest import SOURCE_MEDIA_TYPE
 from server.services.manifest import check_values
 from speedrun.errors import BundleInvalid, TrackError
-from speedrun.tracks import Track, get_track
+from speedrun.tracks import Track
 
 
 def resolve_track(ref: str, version: int | None) -> Track:
     try:
-        return get_track(ref, version)
+        return catalog.track(ref, version)
     except TrackError as exc:
         raise BadRequest("unknown-track", str(exc)) from None
 

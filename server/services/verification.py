@@ -11,9 +11,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from server.models import Job, Record, Run, Verification
+from server.services import catalog
 from server.services.attempts import attempt_runs, figures_of, record_times
 from speedrun import stats
-from speedrun.tracks import get_track
 
 
 def _verdict(
@@ -38,7 +38,7 @@ def record_outcome(session: Session, job: Job, tolerance: float) -> Verification
     """Attach the finished (or failed) re-verification job's result to its record."""
     assert job.record_id is not None
     record = session.get_one(Record, job.record_id)
-    track = get_track(record.track_id, record.track_version)
+    track = catalog.track(record.track_id, record.track_version)
     runs = list(session.scalars(select(Run).where(Run.job_id == job.id).order_by(Run.id)))
     done = [
         r

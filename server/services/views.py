@@ -16,7 +16,7 @@ from server.schemas.jobs import JobPublic, SubmissionPublic
 from server.schemas.records import AttemptPublic, StatsPublic
 from server.schemas.runs import AbPublic, CurvePoint, CurvePublic, RunBrief, RunPublic
 from server.schemas.tracks import HardwarePublic, RulesPublic, TrackPublic
-from server.services import runners
+from server.services import catalog, runners
 from server.services.attempts import AttemptStats, attempt_runs, compute_stats, figures_of
 from server.services.blobs import get_blob
 from server.services.jobs import runs_done
@@ -24,7 +24,7 @@ from speedrun import stats
 from speedrun.bundle import read_bundle
 from speedrun.errors import SpeedrunError
 from speedrun.logparse import StepPoint, parse_log
-from speedrun.tracks import Track, get_track
+from speedrun.tracks import Track
 
 API = "/api/v1"
 
@@ -177,7 +177,7 @@ def get_attempt(session: Session, attempt_id: int) -> Attempt:
 
 def attempt_public(session: Session, attempt: Attempt) -> AttemptPublic:
     runs = attempt_runs(session, attempt.id)
-    track = get_track(attempt.track_id, attempt.track_version)
+    track = catalog.track(attempt.track_id, attempt.track_version)
     names = runners.runner_names(session)
     submitter = session.get(User, attempt.submitter_id) if attempt.submitter_id else None
     return AttemptPublic(
