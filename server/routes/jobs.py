@@ -19,6 +19,7 @@ from server.schemas.runs import IngestPublic
 from server.services import jobs, views
 from server.services.blobs import get_blob
 from server.services.ingest import ingest_bundle
+from server.services.runners import runner_names
 from server.services.views import API
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
@@ -93,7 +94,7 @@ async def upload_run(job_id: Id, lease: str, agent: AgentDep, state: StateDep) -
         if result.track_key:
             state.cache.invalidate(result.track_key)
         with state.db.reader() as session:
-            run = views.run_public(session, views.get_run(session, result.run_id))
+            run = views.run_brief(views.get_run(session, result.run_id), runner_names(session))
         return IngestPublic(
             created=result.created,
             run_id=result.run_id,

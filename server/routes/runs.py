@@ -13,6 +13,7 @@ from server.schemas.runs import IngestPublic, RunPublic
 from server.services import views
 from server.services.blobs import get_blob
 from server.services.ingest import ingest_bundle
+from server.services.runners import runner_names
 from server.services.views import API
 
 router = APIRouter(prefix="/runs", tags=["runs"])
@@ -43,7 +44,7 @@ async def post_run(request: Request, state: StateDep) -> JSONResponse:
         if result.track_key:
             state.cache.invalidate(result.track_key)
         with state.db.reader() as session:
-            run = views.run_public(session, views.get_run(session, result.run_id))
+            run = views.run_brief(views.get_run(session, result.run_id), runner_names(session))
         return IngestPublic(
             created=result.created,
             run_id=result.run_id,

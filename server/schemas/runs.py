@@ -18,6 +18,7 @@ class AbPublic(BaseModel):
 
 class RunBrief(BaseModel):
     run_id: str
+    attempt_id: int
     origin: str  # verified | imported
     purpose: str  # claim | reverify
     status: str  # the manifest's exit.status
@@ -56,7 +57,6 @@ class CurvePublic(BaseModel):
 
 class RunPublic(RunBrief):
     track: TrackRef
-    attempt_id: int
     variant_sha256: str
     exit_reason: str | None
     bundle_sha256: str | None
@@ -73,4 +73,4 @@ class IngestPublic(BaseModel):
     run_id: str
     records_established: list[int]
     warnings: list[str]
-    run: RunPublic
+    run: RunBrief  # GET run.url for the manifest and the step curve

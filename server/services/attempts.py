@@ -117,11 +117,28 @@ def stats_from_json(text: str) -> AttemptStats:
 
 def refresh_stats(session: Session, attempt: Attempt, track: Track) -> AttemptStats:
     """Recompute the attempt's statistics from its runs and store them on its row."""
-    st = compute_stats([figures_of(r) for r in attempt_runs(session, attempt.id)], track)
+    st = compute_stats(attempt_figures(session, attempt.id), track)
     attempt.stats_json = stats_to_json(st)
     attempt.time_ms_mean = st.time_ms.mean if st.time_ms else None
     attempt.updated_at = utcnow()
     return st
+
+
+_FIGURE_COLUMNS = (
+    Run.time_ms,
+    Run.val_loss,
+    Run.status,
+    Run.official,
+    Run.val_loss_source,
+    Run.purpose,
+)
+
+
+def attempt_figures(session: Session, attempt_id: int) -> list[RunFigures]:
+    """The figures of an attempt's runs, as plain tuples (no ORM objects: this runs on every
+    ingest, for attempts of any size)."""
+    query = select(*_FIGURE_COLUMNS).where(Run.attempt_id == attempt_id).order_by(Run.id)
+    return [RunFigures(*row) for row in session.execute(query)]
 
 
 def attempt_runs(session: Session, attempt_id: int) -> list[Run]:

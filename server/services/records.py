@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from server.models import Attempt, Record, Run, TrackState, utcnow
 from server.services.attempts import (
     AttemptStats,
+    attempt_figures,
     attempt_runs,
     figures_of,
     record_times,
@@ -99,7 +100,7 @@ def compare_to_record(session: Session, track: Track, candidate: list[Run], reco
     if rules.paired_ab:
         return Beat(False, "paired", None, None, "this track needs paired A/B runs vs the record")
     mine = record_times([figures_of(r) for r in candidate])
-    theirs = record_times([figures_of(r) for r in attempt_runs(session, record.attempt_id)])
+    theirs = record_times(attempt_figures(session, record.attempt_id))
     p = stats.p_faster(mine, theirs)
     if math.isnan(p):
         return Beat(False, "welch", None, None, "too few runs to compare")

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from server.models import Job, Record, Run, Verification
 from server.services import catalog
-from server.services.attempts import attempt_runs, figures_of, record_times
+from server.services.attempts import attempt_figures, record_times
 from speedrun import stats
 
 
@@ -47,7 +47,7 @@ def record_outcome(session: Session, job: Job, tolerance: float) -> Verification
     ]
     times = [r.time_ms for r in done if r.time_ms is not None]
     losses = [r.val_loss for r in done if r.val_loss is not None]
-    base = record_times([figures_of(r) for r in attempt_runs(session, record.attempt_id)])
+    base = record_times(attempt_figures(session, record.attempt_id))
     base_mean = stats.summarize(base).mean if base else None
     status, detail = _verdict(times, losses, base_mean, track.rules.target_val_loss, tolerance)
     if job.state == "FAILED" and not times:

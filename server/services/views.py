@@ -83,6 +83,7 @@ def run_brief(run: Run, runner_names: dict[int, str]) -> RunBrief:
         )
     return RunBrief(
         run_id=run.run_id,
+        attempt_id=run.attempt_id,
         origin=run.origin,
         purpose=run.purpose,
         status=run.status,
@@ -155,7 +156,6 @@ def run_public(session: Session, run: Run) -> RunPublic:
     return RunPublic(
         **brief.model_dump(),
         track=TrackRef(id=run.track_id, version=run.track_version),
-        attempt_id=attempt.id,
         variant_sha256=attempt.variant_sha256,
         exit_reason=run.exit_reason,
         bundle_sha256=run.bundle_sha256,

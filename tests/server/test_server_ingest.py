@@ -21,6 +21,7 @@ def test_accepts_a_signed_bundle_and_records_its_runner(client, db, runner_key):
     assert run["runner"] == "ci-runner"
     assert run["time_ms"] == 1234.0 and run["val_loss"] == 4.1
     assert run["official"] is True and run["status"] == "completed"
+    run = client.get(run["url"]).json()
     assert run["curve"]["val"][-1] == {
         "step": 4,
         "val_loss": 4.1,

@@ -91,6 +91,7 @@ def test_real_bundles_are_accepted_with_the_runners_statistics(real_client, real
     assert [a.status_code for a in answers] == [201, 201], answers[0].text
     run = answers[-1].json()["run"]
     assert run["runner"] == "laptop" and run["official"] is True
+    run = real_client.get(run["url"]).json()
     assert run["curve"]["format"] == "harness" and run["curve"]["val"]
     stats = real_client.get(f"/api/v1/attempts/{run['attempt_id']}").json()["stats"]
     summary = real_run["summary"]
