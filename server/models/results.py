@@ -76,6 +76,8 @@ class Run(Base):
     accelerator_count: Mapped[int | None]
     image_digest: Mapped[str | None] = mapped_column(Text)
     log_member: Mapped[str | None] = mapped_column(String(200))
+    # Imported runs have no bundle: their log is a blob of its own.
+    log_sha256: Mapped[str | None] = mapped_column(ForeignKey("blobs.sha256"))
     manifest_json: Mapped[str] = mapped_column(Text)
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]

@@ -116,15 +116,13 @@ def _points(points: tuple[StepPoint, ...]) -> list[CurvePoint]:
 
 
 def run_curve(session: Session, run: Run) -> tuple[CurvePublic | None, str | None]:
-    """The step curve parsed from the run's log (inside its bundle), or why there is none."""
-    if run.bundle_sha256 is None or run.log_member is None:
-        return None, "no log in this run's bundle"
-    blob = get_blob(session, run.bundle_sha256)
-    if blob is None:
-        return None, "bundle missing"
+    """The step curve parsed from the run's log (inside its bundle, or a blob of its own for
+    imported runs), or why there is none."""
     try:
-        text = read_bundle(blob.data, max_bytes=1 << 31).text(run.log_member)
-        parsed = parse_log(text, source=run.log_member)
+        text = _log_text(session, run)
+        if text is None:
+            return None, "no log stored for this run"
+        parsed = parse_log(text, source=run.log_member or run.run_id)
     except (SpeedrunError, KeyError) as exc:
         return None, str(exc)
     if not parsed:
@@ -138,6 +136,18 @@ def run_curve(session: Session, run: Run) -> tuple[CurvePublic | None, str | Non
         warnings=list(last.warnings),
     )
     return curve, None
+
+
+def _log_text(session: Session, run: Run) -> str | None:
+    if run.log_sha256 is not None:
+        blob = get_blob(session, run.log_sha256)
+        return None if blob is None else blob.data.decode("utf-8", errors="replace")
+    if run.bundle_sha256 is None or run.log_member is None:
+        return None
+    bundle = get_blob(session, run.bundle_sha256)
+    if bundle is None:
+        return None
+    return read_bundle(bundle.data, max_bytes=1 << 31).text(run.log_member)
 
 
 def get_run(session: Session, run_id: str) -> Run:
