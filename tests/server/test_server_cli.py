@@ -76,3 +76,32 @@ def test_serve_applies_migrations_and_answers(tmp_path):
         proc.terminate()
         out, _ = proc.communicate(timeout=10)
     assert f"http://127.0.0.1:{port}/" in out
+
+
+TORCH_BLOCKED = """
+import sys
+class NoTorch:
+    def find_spec(self, name, path=None, target=None):
+        if name == "torch" or name.startswith("torch."):
+            raise ImportError("torch is blocked in this test")
+sys.meta_path.insert(0, NoTorch())
+from fastapi.testclient import TestClient
+from server.app import create_app
+from server.config import load_settings
+app = create_app(load_settings(db=sys.argv[1]))
+with TestClient(app) as c:
+    assert c.get("/api/v1/health").status_code == 200
+    assert c.get("/api/v1/tracks/cpu-smoke/leaderboard").status_code == 200
+    assert c.post("/api/v1/runs", content=b"junk").status_code == 400
+assert "torch" not in sys.modules
+print("ok without torch")
+"""
+
+
+def test_server_runs_without_torch(tmp_path):
+    db = f"sqlite:///{tmp_path / 'no-torch.db'}"
+    proc = subprocess.run(
+        [sys.executable, "-c", TORCH_BLOCKED, db], capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "ok without torch" in proc.stdout

@@ -302,3 +302,39 @@ def test_late_completion_over_http_is_refused(db_url, db, token, runner_key):
         assert_problem(upload, 409, "lease-expired")
         assert row_counts(app.state.speedrun.db) == before
     app.state.speedrun.db.dispose()
+
+
+def _claim_in_process(db_url: str, runner_name: str, out) -> None:
+    """Child process: its own engine, claims until the queue is empty."""
+    from sqlalchemy import select
+
+    from server.config import load_settings
+    from server.db import Database
+    from server.models import Runner
+
+    db = Database(db_url)
+    with db.reader() as s:
+        runner = s.scalar(select(Runner).where(Runner.name == runner_name))
+    settings = load_settings(db=db_url)
+    ids = []
+    while (job := jobs.claim_job(db, runner, settings, utcnow())) is not None:
+        ids.append(job.id)
+    out.put(ids)
+    db.dispose()
+
+
+def test_concurrent_claiming_processes_never_share_a_job(db, settings):
+    import multiprocessing
+
+    settings = settings.model_copy(update={"submissions_per_window": 1000})
+    _queue(db, settings, 24)
+    agents = _runners(db, 3)
+    ctx = multiprocessing.get_context("fork")  # children build their own engines
+    out = ctx.Queue()
+    procs = [ctx.Process(target=_claim_in_process, args=(settings.db, a.name, out)) for a in agents]
+    for p in procs:
+        p.start()
+    claimed = [job_id for _ in procs for job_id in out.get(timeout=120)]
+    for p in procs:
+        p.join(30)
+    assert sorted(claimed) == sorted(set(claimed)) and len(claimed) == 24
