@@ -250,9 +250,26 @@ def check_rules(m: Mapping[str, Any]) -> list[str]:
     for name, digest in files.items():
         if pinned.get(name) and pinned[name] != digest:
             raise BundleInvalid(f"data file {name} differs from the track's pin", code="rules")
+    _check_evaluation(m)
     warnings = []
     if m["backend"] not in track.rules.record_backends:
         warnings.append(f"backend {m['backend']!r} does not count toward records on {track.key}")
     if fig["val_loss_source"] == "self-reported":
         warnings.append("val_loss is self-reported (legacy variant)")
+    warnings += [f"flag: {flag}" for flag in m.get("flags", [])]
     return warnings
+
+
+def _check_evaluation(m: Mapping[str, Any]) -> None:
+    """An independently evaluated loss must be the evaluator's own figure (where the
+    manifest carries the runner's `evaluation` block; older manifests have none)."""
+    fig, evaluation = m["figures"], m.get("evaluation")
+    if fig["val_loss_source"] != "independently-evaluated" or not evaluation:
+        return
+    if evaluation.get("val_loss") != fig["val_loss"]:
+        raise BundleInvalid(
+            "val_loss is marked independently evaluated but differs from the evaluation block",
+            code="rules",
+        )
+    if fig.get("independent_val_loss", fig["val_loss"]) != fig["val_loss"]:
+        raise BundleInvalid("independent_val_loss differs from val_loss", code="rules")

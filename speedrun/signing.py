@@ -8,6 +8,7 @@ bytes; manifests carry the id and the public key, and a verifier decides which i
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import os
@@ -21,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from speedrun.errors import KeyFileError, UsageError
 
 ALGORITHM = "ed25519"
+
 
 def canonical_json(obj: Any) -> bytes:
     """The signed encoding: sorted keys, no whitespace, UTF-8, no NaN/Infinity."""
@@ -56,7 +58,10 @@ def public_pem(key: Ed25519PublicKey) -> bytes:
 
 
 def init_keypair(path: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
-    """Create a key pair at `path` (private, 0600) and `path.pub`; return the public path."""
+    """Create a key pair at `path` (private, 0600) and `path.pub`; return the public path.
+
+    Both files are written to temporary names and renamed into place, the private one last
+    and (unless `overwrite`) only if no key is there: a crash leaves no half-written key."""
     priv_path = Path(path)
     pub_path = priv_path.with_name(priv_path.name + ".pub")
     if priv_path.exists() and not overwrite:
@@ -66,11 +71,29 @@ def init_keypair(path: str | os.PathLike[str], *, overwrite: bool = False) -> Pa
     pem = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
-    fd = os.open(priv_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(pem)
-    os.chmod(priv_path, 0o600)
-    pub_path.write_bytes(public_pem(key.public_key()))
+    tmp_priv = priv_path.with_name(f".{priv_path.name}.{os.getpid()}.partial")
+    tmp_pub = pub_path.with_name(f".{pub_path.name}.{os.getpid()}.partial")
+    try:
+        fd = os.open(tmp_priv, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(pem)
+            f.flush()
+            os.fsync(f.fileno())
+        tmp_pub.write_bytes(public_pem(key.public_key()))
+        os.replace(tmp_pub, pub_path)
+        if overwrite:
+            os.replace(tmp_priv, priv_path)
+        else:
+            try:  # link fails if a key appeared meanwhile: never clobber one
+                os.link(tmp_priv, priv_path)
+            except FileExistsError:
+                raise UsageError(
+                    f"{priv_path} exists; refusing to overwrite a signing key"
+                ) from None
+    finally:
+        for tmp in (tmp_priv, tmp_pub):
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
     return pub_path
 
 

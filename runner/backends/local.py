@@ -1,7 +1,7 @@
 """The local backend: the variant runs as a subprocess of this interpreter (torchrun from the
 same environment). No sandbox: the process can see the whole machine, so its bundles say
 backend "local" and never count toward records. It still gets a scrubbed environment, the
-wall-clock limit (the whole process group is killed) and the runner's clock.
+wall-clock limit (its whole process tree is killed) and the runner's clock.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from runner.backends import BackendName, LineSink, ProcessResult, ProcessSpec
 from runner.backends.streams import LineCollector
 
 PASSED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "TZ")
-KILL_GRACE_S = 5.0
 
 
 class LocalBackend:
@@ -60,20 +59,14 @@ class LocalBackend:
             while proc.poll() is None:
                 if time.monotonic() >= deadline:
                     timed_out = True
-                    _kill_group(proc, signal.SIGKILL)
                     break
                 sampler.sample()
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     proc.wait(timeout=0.25)
-        except BaseException:
-            _kill_group(proc, signal.SIGTERM)
-            try:
-                proc.wait(timeout=KILL_GRACE_S)
-            except subprocess.TimeoutExpired:
-                _kill_group(proc, signal.SIGKILL)
-            raise
         finally:
-            if proc.poll() is None:
+            # Still running (time limit, interrupt, error): not yet reaped, so its pid and
+            # its tree are still its own. A launcher that exited has reaped its workers.
+            if proc.returncode is None:
                 _kill_group(proc, signal.SIGKILL)
             proc.wait()
             reader.join(timeout=5)
@@ -97,15 +90,70 @@ def _pump(stream: IO[bytes], collector: LineCollector) -> None:
 
 
 def _kill_group(proc: subprocess.Popen[bytes], sig: int) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, sig)
+    """Signal the launcher and every process below it.
+
+    torchrun starts its workers in sessions of their own, so a process-group kill misses
+    them; the tree is read from /proc instead. For SIGKILL the tree is first frozen with
+    SIGSTOP until it stops growing, so no process forks or is orphaned (and lost from the
+    tree) between the snapshot and the kill."""
+    if sig == signal.SIGKILL:
+        frozen: set[int] = set()
+        for _ in range(20):
+            tree = set(process_tree(proc.pid))
+            if tree <= frozen:
+                break
+            for pid in tree - frozen:
+                _signal(pid, signal.SIGSTOP)
+            frozen |= tree
+        for pid in frozen:
+            _signal(pid, signal.SIGKILL)
+        return
+    for pid in process_tree(proc.pid):
+        _signal(pid, sig)
+
+
+def _signal(pid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.kill(pid, sig)
+
+
+def _proc_stats() -> dict[int, tuple[int, int]]:
+    """pid -> (ppid, rss_bytes) for every process, from /proc."""
+    page = os.sysconf("SC_PAGE_SIZE")
+    stats = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"{entry.path}/stat", "rb") as f:
+                fields = f.read().rsplit(b")", 1)[1].split()
+            stats[int(entry.name)] = (int(fields[1]), int(fields[21]) * page)
+        except (OSError, IndexError, ValueError):
+            continue
+    return stats
+
+
+def process_tree(root: int, stats: dict[int, tuple[int, int]] | None = None) -> list[int]:
+    """`root` and all its descendants (Linux /proc); just `root` where /proc is missing."""
+    if not os.path.isdir("/proc"):
+        return [root]
+    stats = _proc_stats() if stats is None else stats
+    children: dict[int, list[int]] = {}
+    for pid, (ppid, _) in stats.items():
+        children.setdefault(ppid, []).append(pid)
+    tree, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        tree.append(pid)
+        todo.extend(children.get(pid, []))
+    return tree
 
 
 class _PeakSampler:
-    """Peak resident memory of the process group, summed over its processes (Linux /proc)."""
+    """Peak resident memory of the process tree, summed over its processes (Linux /proc)."""
 
-    def __init__(self, session_id: int) -> None:
-        self.session_id = session_id
+    def __init__(self, root: int) -> None:
+        self.root = root
         self.peak_bytes: int | None = None
         self._next_s = 0.0
 
@@ -114,19 +162,6 @@ class _PeakSampler:
         if now < self._next_s or not os.path.isdir("/proc"):
             return
         self._next_s = now + 0.5
-        total = 0
-        for entry in os.scandir("/proc"):
-            if entry.name.isdigit():
-                total += _rss_if_in_session(entry.path, self.session_id)
+        stats = _proc_stats()
+        total = sum(stats.get(pid, (0, 0))[1] for pid in process_tree(self.root, stats))
         self.peak_bytes = max(self.peak_bytes or 0, total)
-
-
-def _rss_if_in_session(proc_dir: str, session_id: int) -> int:
-    try:
-        with open(f"{proc_dir}/stat", "rb") as f:
-            fields = f.read().rsplit(b")", 1)[1].split()
-        if int(fields[3]) != session_id:  # field 6 (session), after "state ppid pgrp"
-            return 0
-        return int(fields[21]) * os.sysconf("SC_PAGE_SIZE")  # field 24: rss in pages
-    except (OSError, IndexError, ValueError):
-        return 0

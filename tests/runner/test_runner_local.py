@@ -6,6 +6,7 @@ import hashlib
 import itertools
 import json
 import subprocess
+import uuid
 from pathlib import Path
 
 import pytest
@@ -137,7 +138,8 @@ def test_a_crashing_variant_still_gets_a_failed_bundle(
 def test_the_time_limit_kills_the_whole_process_group(
     tmp_path: Path, smoke_data_dir: Path, runner_key: Path
 ) -> None:
-    variant = tmp_path / "sleeper_5e1f.py"
+    name = f"sleeper_{uuid.uuid4().hex[:8]}.py"  # unique: other runs' processes never match
+    variant = tmp_path / name
     variant.write_text("import time\ntime.sleep(600)\n")
     code, _ = run_local(variant, tmp_path / "out", smoke_data_dir, runner_key, "--time-limit", "6")
     assert code == 1
@@ -145,5 +147,57 @@ def test_the_time_limit_kills_the_whole_process_group(
     m = load(path).manifest
     assert m["exit"]["status"] == "timeout"
     assert 6000 <= m["figures"]["wall_ms"] < 30000
-    ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=True)
-    assert "sleeper_5e1f.py" not in ps.stdout
+    ps = subprocess.run(["ps", "-eww", "-o", "args"], capture_output=True, text=True, check=True)
+    assert name not in ps.stdout
+
+
+def test_sigterm_stops_a_local_run_and_its_processes(
+    tmp_path: Path, smoke_data_dir: Path, runner_key: Path
+) -> None:
+    import signal
+    import sys
+    import time
+
+    name = f"sleeper_{uuid.uuid4().hex[:8]}.py"
+    variant = tmp_path / name
+    variant.write_text("import time\ntime.sleep(600)\n")
+    out = tmp_path / "out"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "speedrun.cli",
+            "run",
+            str(variant),
+            "--track",
+            "cpu-smoke",
+            "--backend",
+            "local",
+            "--out",
+            str(out),
+            "--key",
+            str(runner_key),
+            "--data-dir",
+            str(smoke_data_dir),
+            "--quiet",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+    def sleepers() -> int:
+        ps = subprocess.run(
+            ["ps", "-eww", "-o", "args"], capture_output=True, text=True, check=True
+        )
+        return sum(name in line and "speedrun.cli" not in line for line in ps.stdout.splitlines())
+
+    deadline = time.monotonic() + 90
+    while sleepers() < 2 and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.3)
+    assert sleepers() >= 2, proc.communicate()
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "interrupted by SIGTERM" in err
+    assert sleepers() == 0
+    assert not out.exists() or list(out.iterdir()) == []

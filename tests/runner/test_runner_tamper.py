@@ -172,3 +172,23 @@ def test_verify_json_prints_manifest_and_verdict(original: Path) -> None:
         "code": "tampered",
         "reason": "member 'log.txt' does not match its sha256",
     }
+
+
+def test_a_signed_loss_must_match_the_evaluation_block(original: Path, runner_key: Path) -> None:
+    """Even correctly signed (a buggy or doctored runner), the figure that counts must be the
+    evaluator's."""
+    bundle = load(original)
+    doctored = json.loads(json.dumps(bundle.manifest))
+    doctored["figures"]["val_loss"] = doctored["figures"]["independent_val_loss"] = 1.0
+    data = build_bundle(doctored, bundle.members, signing.load_private_key(runner_key))
+    with pytest.raises(BundleInvalid, match="differs from the evaluation block"):
+        verify_bundle(read_bundle(data))
+
+
+def test_flags_surface_as_warnings(original: Path, runner_key: Path) -> None:
+    bundle = load(original)
+    flagged = json.loads(json.dumps(bundle.manifest))
+    flagged["flags"] = ["time-disagreement: runner 10 ms, script says 1 ms (+90.0%)"]
+    data = build_bundle(flagged, bundle.members, signing.load_private_key(runner_key))
+    warnings = verify_bundle(read_bundle(data)).warnings
+    assert "flag: time-disagreement: runner 10 ms, script says 1 ms (+90.0%)" in warnings
