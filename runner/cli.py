@@ -59,6 +59,9 @@ def _register_run(sub: Any) -> None:
     p.add_argument("--data-dir", type=Path, default=None, help="default $SPEEDRUN_DATA_DIR")
     p.add_argument("--image", default=None, help="container image (docker backend)")
     p.add_argument("--seed", type=int, default=None, help="first seed (default: random)")
+    p.add_argument(
+        "--train-shards", type=int, default=None, help="hub tracks: only the first N train shards"
+    )
     p.add_argument("--quiet", action="store_true", help="no live progress")
     p.set_defaults(handler=run_run)
 
@@ -81,6 +84,7 @@ def run_run(args: argparse.Namespace) -> int:
         quiet=args.quiet,
         image=args.image,
         seed=args.seed,
+        train_shards=args.train_shards,
     )
     summary = run_session(opts)
     print_summary(summary)

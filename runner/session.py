@@ -56,6 +56,7 @@ class RunOptions:
     image: str | None = None
     seed: int | None = None
     work_dir: Path | None = None
+    train_shards: int | None = None  # hub tracks: use only the first N train shards
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,8 @@ def check_options(opts: RunOptions) -> float:
                 f"--time-limit must be in (0, {limit:g}] s: it may only lower the track's limit"
             )
         limit = float(opts.time_limit_s)
+    if opts.train_shards is not None and opts.train_shards < 1:
+        raise UsageError(f"--train-shards must be at least 1, got {opts.train_shards}")
     if opts.out_dir.exists() and not opts.out_dir.is_dir():
         raise UsageError(f"--out {opts.out_dir}: exists and is not a directory")
     return limit

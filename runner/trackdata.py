@@ -27,9 +27,15 @@ class TrackData:
 
 
 def prepare_track_data(
-    track: Track, data_dir: Path, session_dir: Path, *, progress: bool
+    track: Track,
+    data_dir: Path,
+    session_dir: Path,
+    *,
+    progress: bool,
+    train_shards: int | None = None,
 ) -> TrackData:
-    fetched = fetch_track_data(track, data_dir, progress=progress)
+    """`train_shards` limits a hub dataset to its first N train shards (default: all)."""
+    fetched = fetch_track_data(track, data_dir, train_shards=train_shards, progress=progress)
     by_name = {f.name: f for f in fetched}
     dataset = track.dataset
     if dataset.val_file.name not in by_name:

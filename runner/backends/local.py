@@ -19,7 +19,19 @@ from typing import IO
 from runner.backends import BackendName, LineSink, ProcessResult, ProcessSpec
 from runner.backends.streams import LineCollector
 
-PASSED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "TZ")
+# No secrets, but what a local interpreter needs to find itself and its GPUs.
+PASSED_ENV = (
+    "PATH",
+    "HOME",
+    "LANG",
+    "LC_ALL",
+    "TMPDIR",
+    "TZ",
+    "PYTHONPATH",
+    "LD_LIBRARY_PATH",
+    "CUDA_VISIBLE_DEVICES",
+    "CUDA_HOME",
+)
 
 
 class LocalBackend:
