@@ -48,24 +48,26 @@ def pg_admin_url() -> Iterator[str]:
         yield url
 
 
-def _pg_database(admin_url: str) -> str:
-    name = f"t{next(_counter)}"
+def _pg_admin(admin_url: str, sql: str) -> None:
     engine = create_engine(f"{admin_url}/postgres", isolation_level="AUTOCOMMIT")
     with engine.connect() as conn:
-        conn.execute(text(f"CREATE DATABASE {name} TEMPLATE speedrun_template"))
+        conn.execute(text(sql))
     engine.dispose()
-    return f"{admin_url}/{name}"
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path) -> str:
+def db_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path) -> Iterator[str]:
     """A fresh, migrated database for this test: SQLite file or PostgreSQL database."""
     if request.param == "sqlite":
         path = tmp_path / "speedrun.db"
         shutil.copyfile(sqlite_template, path)
-        return f"sqlite:///{path}"
+        yield f"sqlite:///{path}"
+        return
     admin: str = request.getfixturevalue("pg_admin_url")
-    return _pg_database(admin)
+    name = f"t{next(_counter)}"
+    _pg_admin(admin, f"CREATE DATABASE {name} TEMPLATE speedrun_template")
+    yield f"{admin}/{name}"
+    _pg_admin(admin, f"DROP DATABASE {name} WITH (FORCE)")
 
 
 @pytest.fixture
