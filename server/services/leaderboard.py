@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from server.models import Attempt, Record, Run, User, Verification, utcnow
@@ -174,12 +174,32 @@ def track_records(session: Session, track: Track) -> list[RecordEntry]:
     return _ranked(records, _load(session, records), track) if records else []
 
 
+def _rank(session: Session, record: Record) -> int:
+    """The record's place on its track, ordered as the leaderboard orders (mean time, then
+    id; no time last), counted in SQL instead of building the whole board."""
+    mean = session.scalar(select(Attempt.time_ms_mean).where(Attempt.id == record.attempt_id))
+    tm = Attempt.time_ms_mean
+    if mean is None:
+        ahead = tm.is_not(None) | (tm.is_(None) & (Record.id < record.id))
+    else:
+        ahead = (tm < mean) | ((tm == mean) & (Record.id < record.id))
+    query = (
+        select(func.count())
+        .select_from(Record)
+        .join(Attempt, Attempt.id == Record.attempt_id)
+        .where(
+            Record.track_id == record.track_id, Record.track_version == record.track_version, ahead
+        )
+    )
+    return 1 + (session.scalar(query) or 0)
+
+
 def record_public(session: Session, record_id: int) -> RecordPublic:
     record = session.get(Record, record_id)
     if record is None:
         raise NotFound("unknown-record", f"no record {record_id}")
     track = catalog.track(record.track_id, record.track_version)
-    rank = next(e.rank for e in track_records(session, track) if e.record_id == record.id)
+    rank = _rank(session, record)
     ctx = _load(session, [record])
     entry = _entry(record, rank, track, ctx)
     names = runners.runner_names(session)

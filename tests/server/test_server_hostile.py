@@ -13,7 +13,7 @@ import tarfile
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
-from srv_bundles import make_bundle
+from srv_bundles import LOSS, make_bundle
 from srv_helpers import assert_problem, live_server, row_counts
 
 from server.app import create_app
@@ -37,7 +37,7 @@ def _members(data: bytes) -> dict[str, bytes]:
 
 def _tampered(key: Ed25519PrivateKey) -> bytes:
     files = _members(make_bundle(key))
-    files["log.txt"] = files["log.txt"].replace(b"val_loss:4.0000", b"val_loss:3.0000")
+    files["log.txt"] = files["log.txt"].replace(f"val_loss:{LOSS:.4f}".encode(), b"val_loss:0.1234")
     return _tar(files)
 
 

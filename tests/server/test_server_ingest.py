@@ -4,7 +4,7 @@ records its runner, and GET /api/v1/runs/{id} gives back the manifest and the st
 from __future__ import annotations
 
 from sqlalchemy import select
-from srv_bundles import make_bundle, manifest
+from srv_bundles import LOSS, make_bundle, manifest
 from srv_helpers import assert_problem, row_counts
 
 from server.models import Blob, Run
@@ -12,19 +12,19 @@ from server.services.runners import revoke_runner
 
 
 def test_accepts_a_signed_bundle_and_records_its_runner(client, db, runner_key):
-    data = make_bundle(runner_key, time_ms=1234.0, val_loss=4.1)
+    data = make_bundle(runner_key, time_ms=1234.0, val_loss=LOSS + 0.1)
     r = client.post("/api/v1/runs", content=data)
     assert r.status_code == 201, r.text
     body = r.json()
     assert body["created"] is True
     run = body["run"]
     assert run["runner"] == "ci-runner"
-    assert run["time_ms"] == 1234.0 and run["val_loss"] == 4.1
+    assert run["time_ms"] == 1234.0 and run["val_loss"] == LOSS + 0.1
     assert run["official"] is True and run["status"] == "completed"
     run = client.get(run["url"]).json()
     assert run["curve"]["val"][-1] == {
         "step": 4,
-        "val_loss": 4.1,
+        "val_loss": LOSS + 0.1,
         "train_loss": None,
         "train_time_ms": 1234.0,
     }
@@ -78,7 +78,7 @@ def test_revoked_runner_is_refused(client, db, runner_key):
 
 
 def test_failed_runs_are_kept_but_not_counted(client, runner_key):
-    client.post("/api/v1/runs", content=make_bundle(runner_key, time_ms=1000.0, val_loss=4.0))
+    client.post("/api/v1/runs", content=make_bundle(runner_key, time_ms=1000.0, val_loss=LOSS))
     r = client.post(
         "/api/v1/runs",
         content=make_bundle(runner_key, status="failed", time_ms=None, val_loss=None),

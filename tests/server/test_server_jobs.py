@@ -12,7 +12,7 @@ from datetime import timedelta
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
-from srv_bundles import make_bundle
+from srv_bundles import LOSS, LOSS2, make_bundle
 from srv_helpers import assert_problem, row_counts
 
 from server.app import create_app
@@ -127,7 +127,7 @@ def test_full_job_cycle_makes_a_record(client, db, token, runner_key):
     )
     assert hb.status_code == 200, hb.text
     made = []
-    for t, loss in [(900.0, 4.0), (905.0, 4.001)]:
+    for t, loss in [(900.0, LOSS), (905.0, LOSS2)]:
         r = signed(
             client,
             runner_key,

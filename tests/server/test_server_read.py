@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from srv_bundles import make_bundle
+from srv_bundles import LOSS, LOSS2, make_bundle
 from srv_helpers import assert_problem
 
 
@@ -12,7 +12,7 @@ def _records(client, key, n):
         source = f"from speedrun import harness\nprint('v{i}')\n"
         for j in range(2):
             bundle = make_bundle(
-                key, source=source, time_ms=1000.0 - 100 * i + j, val_loss=4.0 + j / 1000
+                key, source=source, time_ms=1000.0 - 100 * i + j, val_loss=LOSS + j / 1000
             )
             assert client.post("/api/v1/runs", content=bundle).status_code == 201
 
@@ -48,7 +48,7 @@ def test_leaderboard_pages_and_cache_invalidation(client, runner_key):
             runner_key,
             source="print('v9')\nfrom speedrun import harness\n",
             time_ms=11.0,
-            val_loss=4.001,
+            val_loss=LOSS2,
         ),
     )
     fresh = client.get("/api/v1/tracks/cpu-smoke/leaderboard").json()
@@ -58,6 +58,8 @@ def test_leaderboard_pages_and_cache_invalidation(client, runner_key):
     )
     records = client.get("/api/v1/tracks/cpu-smoke/records").json()
     assert records["count"] == 4
+    for entry in records["data"]:  # a record's own page agrees with the board on its rank
+        assert client.get(entry["url"]).json()["rank"] == entry["rank"]
 
 
 def test_html_page_renders_escaped(client, runner_key, db):

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from scipy import stats as sps
+from srv_bundles import TARGET
 from srv_helpers import assert_problem, row_counts
 
 from server.app import create_app
@@ -100,7 +101,7 @@ def test_real_bundles_are_accepted_with_the_runners_statistics(real_client, real
     assert stats["time_ms"]["mean"] == pytest.approx(summary["time_ms"]["mean"])
     assert stats["time_ms"]["std"] == pytest.approx(np.std(times, ddof=1))
     assert stats["val_loss"]["std"] == pytest.approx(np.std(losses, ddof=1))
-    expected_p = sps.ttest_1samp(losses, 4.5, alternative="less").pvalue
+    expected_p = sps.ttest_1samp(losses, TARGET, alternative="less").pvalue
     assert stats["p_value"] == pytest.approx(expected_p) and stats["p_value"] == pytest.approx(
         summary["p_value"]
     )

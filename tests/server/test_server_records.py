@@ -10,7 +10,7 @@ import uuid
 import numpy as np
 import pytest
 from scipy import stats as sps
-from srv_bundles import H100, make_bundle
+from srv_bundles import H100, LOSS, LOSS2, TARGET, make_bundle
 
 from server.app import create_app
 from server.config import load_settings
@@ -27,17 +27,17 @@ def post(client, key, **fields):
 
 
 def test_first_record_needs_the_runs_and_the_significance(client, runner_key):
-    first = post(client, runner_key, source=A, time_ms=1000.0, val_loss=4.0)
+    first = post(client, runner_key, source=A, time_ms=1000.0, val_loss=LOSS)
     assert first["records_established"] == []
     attempt = client.get(f"/api/v1/attempts/{first['run']['attempt_id']}").json()
     assert attempt["stats"]["reason"] == "1 of 2 required runs"
-    second = post(client, runner_key, source=A, time_ms=1010.0, val_loss=4.001)
+    second = post(client, runner_key, source=A, time_ms=1010.0, val_loss=LOSS2)
     [record_id] = second["records_established"]
     record = client.get(f"/api/v1/records/{record_id}").json()
-    times, losses = [1000.0, 1010.0], [4.0, 4.001]
+    times, losses = [1000.0, 1010.0], [LOSS, LOSS2]
     assert record["time_ms"]["mean"] == pytest.approx(np.mean(times))
     assert record["time_ms"]["std"] == pytest.approx(np.std(times, ddof=1))
-    expected_p = sps.ttest_1samp(losses, 4.5, alternative="less").pvalue
+    expected_p = sps.ttest_1samp(losses, TARGET, alternative="less").pvalue
     assert record["p_value"] == pytest.approx(expected_p, rel=1e-9)
     assert record["status"] == "current" and record["beat"]["method"] == "first"
     assert record["evidence"]["runners"] == ["ci-runner"]
@@ -46,25 +46,25 @@ def test_first_record_needs_the_runs_and_the_significance(client, runner_key):
 
 
 def test_loss_not_significant_makes_no_record(client, runner_key):
-    post(client, runner_key, source=A, time_ms=1000.0, val_loss=4.0)
-    last = post(client, runner_key, source=A, time_ms=1000.0, val_loss=4.4)  # p ~ 0.2
+    post(client, runner_key, source=A, time_ms=1000.0, val_loss=LOSS)
+    last = post(client, runner_key, source=A, time_ms=1000.0, val_loss=TARGET - 0.1)  # p ~ 0.2
     assert last["records_established"] == []
     stats = client.get(f"/api/v1/attempts/{last['run']['attempt_id']}").json()["stats"]
     assert stats["p_value"] == pytest.approx(
-        sps.ttest_1samp([4.0, 4.4], 4.5, alternative="less").pvalue
+        sps.ttest_1samp([LOSS, TARGET - 0.1], TARGET, alternative="less").pvalue
     )
     assert "not below" in stats["reason"]
 
 
 def _record_a(client, key):
-    post(client, key, source=A, time_ms=1000.0, val_loss=4.0)
-    return post(client, key, source=A, time_ms=1002.0, val_loss=4.001)["records_established"][0]
+    post(client, key, source=A, time_ms=1000.0, val_loss=LOSS)
+    return post(client, key, source=A, time_ms=1002.0, val_loss=LOSS2)["records_established"][0]
 
 
 def test_faster_attempt_supersedes_and_history_stays(client, runner_key):
     a = _record_a(client, runner_key)
-    post(client, runner_key, source=B, time_ms=800.0, val_loss=4.0)
-    [b] = post(client, runner_key, source=B, time_ms=801.0, val_loss=4.001)["records_established"]
+    post(client, runner_key, source=B, time_ms=800.0, val_loss=LOSS)
+    [b] = post(client, runner_key, source=B, time_ms=801.0, val_loss=LOSS2)["records_established"]
     record_b = client.get(f"/api/v1/records/{b}").json()
     expected = sps.ttest_ind(
         [800.0, 801.0], [1000.0, 1002.0], equal_var=False, alternative="less"
@@ -82,15 +82,15 @@ def test_faster_attempt_supersedes_and_history_stays(client, runner_key):
 
 def test_not_faster_attempt_makes_no_record(client, runner_key):
     _record_a(client, runner_key)
-    post(client, runner_key, source=C, time_ms=999.0, val_loss=4.0)
-    last = post(client, runner_key, source=C, time_ms=1003.0, val_loss=4.001)
+    post(client, runner_key, source=C, time_ms=999.0, val_loss=LOSS)
+    last = post(client, runner_key, source=C, time_ms=1003.0, val_loss=LOSS2)
     assert last["records_established"] == []
     assert client.get("/api/v1/tracks/cpu-smoke/leaderboard").json()["total"] == 1
 
 
 def test_unofficial_backend_never_makes_a_record(client, runner_key):
-    post(client, runner_key, source=A, backend="local", time_ms=1000.0, val_loss=4.0)
-    last = post(client, runner_key, source=A, backend="local", time_ms=1001.0, val_loss=4.001)
+    post(client, runner_key, source=A, backend="local", time_ms=1000.0, val_loss=LOSS)
+    last = post(client, runner_key, source=A, backend="local", time_ms=1001.0, val_loss=LOSS2)
     assert last["records_established"] == [] and last["run"]["official"] is False
     assert any("does not count toward records" in w for w in last["warnings"])
     stats = client.get(f"/api/v1/attempts/{last['run']['attempt_id']}").json()["stats"]
@@ -99,8 +99,8 @@ def test_unofficial_backend_never_makes_a_record(client, runner_key):
 
 def test_self_reported_losses_never_make_a_record(client, runner_key):
     legacy = "print('legacy script')\n"
-    post(client, runner_key, source=legacy, harness=False, time_ms=1000.0, val_loss=4.0)
-    last = post(client, runner_key, source=legacy, harness=False, time_ms=1001.0, val_loss=4.001)
+    post(client, runner_key, source=legacy, harness=False, time_ms=1000.0, val_loss=LOSS)
+    last = post(client, runner_key, source=legacy, harness=False, time_ms=1001.0, val_loss=LOSS2)
     assert last["records_established"] == []
     stats = client.get(f"/api/v1/attempts/{last['run']['attempt_id']}").json()["stats"]
     assert stats["self_reported"] is True and stats["qualifies"] is False
@@ -112,8 +112,8 @@ def test_extra_record_backends_setting_counts_local_runs(db_url, runner_key):
 
     app = create_app(load_settings(db=db_url, extra_record_backends=["local"]))
     with TestClient(app) as client:
-        post(client, runner_key, source=A, backend="local", time_ms=1000.0, val_loss=4.0)
-        last = post(client, runner_key, source=A, backend="local", time_ms=1001.0, val_loss=4.001)
+        post(client, runner_key, source=A, backend="local", time_ms=1000.0, val_loss=LOSS)
+        last = post(client, runner_key, source=A, backend="local", time_ms=1001.0, val_loss=LOSS2)
         assert len(last["records_established"]) == 1
     app.state.speedrun.db.dispose()
 

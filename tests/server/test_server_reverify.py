@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from srv_bundles import make_bundle
+from srv_bundles import LOSS, LOSS2, make_bundle
 from test_server_jobs import claim, signed
 
 from speedrun.cli import main as cli
@@ -16,9 +16,9 @@ A = "from speedrun import harness\nprint('A')\n"
 
 
 def _record(client, key):
-    client.post("/api/v1/runs", content=make_bundle(key, source=A, time_ms=1000.0, val_loss=4.0))
+    client.post("/api/v1/runs", content=make_bundle(key, source=A, time_ms=1000.0, val_loss=LOSS))
     r = client.post(
-        "/api/v1/runs", content=make_bundle(key, source=A, time_ms=1004.0, val_loss=4.001)
+        "/api/v1/runs", content=make_bundle(key, source=A, time_ms=1004.0, val_loss=LOSS2)
     )
     return r.json()["records_established"][0]
 
@@ -32,7 +32,7 @@ def _run_job(client, key, times, outcome="finished"):
             key,
             "POST",
             lease["upload_url"],
-            make_bundle(key, source=A, time_ms=t, val_loss=4.0),
+            make_bundle(key, source=A, time_ms=t, val_loss=LOSS),
         )
         assert r.status_code == 201, r.text
     body = json.dumps({"lease_id": lease["lease_id"], "outcome": outcome, "reason": "GPU fell off"})
