@@ -54,9 +54,10 @@ def create_job(
 def expire_leases(session: Session, now: datetime, settings: Settings) -> None:
     """Return jobs whose lease ran out to the queue; fail those that ran out too often."""
     stale = Job.state == RUNNING, Job.lease_expires_at < now
-    for job in session.scalars(
-        select(Job).where(*stale, Job.expiries + 1 >= settings.max_lease_expiries)
-    ):
+    # FOR UPDATE: a concurrent claimer that failed the same job first makes PostgreSQL
+    # re-check the row, which then no longer matches (no second verdict for one job).
+    worn_out = select(Job).where(*stale, Job.expiries + 1 >= settings.max_lease_expiries)
+    for job in session.scalars(worn_out.with_for_update()):
         finish(session, job, FAILED, f"lease expired {job.expiries + 1} times", now, settings)
     session.execute(
         update(Job)
