@@ -49,7 +49,11 @@ class Settings(BaseSettings):
 
 
 def normalize_db_url(value: str) -> str:
-    """A SQLAlchemy URL as given, or a plain file path turned into a SQLite URL."""
+    """A SQLAlchemy URL as given (plain `postgresql://` gets the installed psycopg 3 driver),
+    or a plain file path turned into a SQLite URL."""
+    for plain in ("postgresql://", "postgres://"):
+        if value.startswith(plain):
+            return "postgresql+psycopg://" + value[len(plain) :]
     if "://" in value:
         return value
     return f"sqlite:///{os.path.abspath(value)}"

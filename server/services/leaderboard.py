@@ -104,6 +104,21 @@ def verification_public(v: Verification, names: dict[int, str]) -> VerificationP
     )
 
 
+def _evidence(
+    record: Record, official: bool, counted: list[_RunRow], ctx: _Context
+) -> EvidencePublic:
+    sources = {r.val_loss_source for r in counted}
+    latest = ctx.latest.get(record.id)
+    return EvidencePublic(
+        origin=record.origin,
+        runners=sorted({ctx.runners[r.runner_id] for r in counted if r.runner_id}),
+        val_loss_source=sources.pop() if len(sources) == 1 else ("mixed" if sources else "none"),
+        official=official,
+        imported=record.origin == "imported",
+        verification=verification_public(latest, ctx.runners) if latest else None,
+    )
+
+
 def _entry(record: Record, rank: int, track: Track, ctx: _Context) -> RecordEntry:
     attempt = ctx.attempts[record.attempt_id]
     runs = ctx.runs.get(attempt.id, [])
@@ -112,13 +127,11 @@ def _entry(record: Record, rank: int, track: Track, ctx: _Context) -> RecordEntr
     else:  # written before statistics were cached on the attempt
         st = compute_stats([r.figures for r in runs], track)
     counted = [r for r in runs if r.figures.counts]
-    sources = {r.val_loss_source for r in counted}
     count = next((r.accelerator_count for r in counted if r.accelerator_count), None)
     mean_ms = st.time_ms.mean if st.time_ms else None
     hours = count * mean_ms / 3.6e6 if count and mean_ms is not None else None
     decision = json.loads(record.decision_json or "{}")
     beat = decision.get("beat") or {}
-    latest = ctx.latest.get(record.id)
     return RecordEntry(
         rank=rank,
         record_id=record.id,
@@ -147,16 +160,7 @@ def _entry(record: Record, rank: int, track: Track, ctx: _Context) -> RecordEntr
             accelerator_count=count,
         ),
         cost=CostPublic(accelerator_count=count, time_ms_mean=mean_ms, accelerator_hours=hours),
-        evidence=EvidencePublic(
-            origin=record.origin,
-            runners=sorted({ctx.runners[r.runner_id] for r in counted if r.runner_id}),
-            val_loss_source=sources.pop()
-            if len(sources) == 1
-            else ("mixed" if sources else "none"),
-            official=st.official,
-            imported=record.origin == "imported",
-            verification=verification_public(latest, ctx.runners) if latest else None,
-        ),
+        evidence=_evidence(record, st.official, counted, ctx),
         url=f"{API}/records/{record.id}",
         source_url=f"{API}/attempts/{attempt.id}/source" if attempt.source_sha256 else None,
     )
