@@ -11,6 +11,7 @@ adds the paired speedup with its confidence interval and Welch's test.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -101,6 +102,9 @@ def check_options(opts: RunOptions) -> float:
         raise UsageError(f"--train-shards must be at least 1, got {opts.train_shards}")
     if opts.out_dir.exists() and not opts.out_dir.is_dir():
         raise UsageError(f"--out {opts.out_dir}: exists and is not a directory")
+    existing = next((p for p in (opts.out_dir, *opts.out_dir.parents) if p.exists()), None)
+    if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
+        raise UsageError(f"--out {opts.out_dir}: {existing} is not writable")
     return limit
 
 
@@ -130,14 +134,33 @@ _PROBED: dict[str, dict[str, Any]] = {}  # per image digest / interpreter, for t
 
 
 def probe_software(backend: Backend, track: Track) -> dict[str, Any]:
-    """Versions as seen where the variant runs; probed once per image in a process."""
-    key = json.dumps(backend.describe(), sort_keys=True)
+    """Versions as seen where the variant runs: probed once per interpreter in a process,
+    and once per image ever (an image id is a content digest: what it holds cannot change),
+    cached in ~/.cache/speedrun/probes."""
+    description = backend.describe()
+    key = json.dumps(description, sort_keys=True)
+    digest = str(description.get("digest", ""))
+    cached = _probe_cache_file(digest) if digest.startswith("sha256:") else None
+    if key not in _PROBED and cached is not None and cached.exists():
+        with contextlib.suppress(OSError, ValueError):
+            _PROBED[key] = json.loads(cached.read_text())
     if key not in _PROBED:
         found = _probe(backend, track)
         if "error" in found:
             return found
         _PROBED[key] = found
+        if cached is not None:
+            with contextlib.suppress(OSError):
+                cached.parent.mkdir(parents=True, exist_ok=True)
+                tmp = cached.with_suffix(f".{os.getpid()}.partial")
+                tmp.write_text(json.dumps(found, sort_keys=True))
+                os.replace(tmp, cached)
     return dict(_PROBED[key])
+
+
+def _probe_cache_file(digest: str) -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "speedrun" / "probes" / f"{digest.removeprefix('sha256:')}.json"
 
 
 def _probe(backend: Backend, track: Track) -> dict[str, Any]:
