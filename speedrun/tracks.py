@@ -134,6 +134,10 @@ class Track:
     limits: Limits
     rules: Rules
     entropy_floor: float | None = None  # best possible mean val loss, where known
+    # "runner": results come from this project's runner; "imported": the speedrun's history,
+    # self-reported, never mixed with runner-verified results and never accepting new runs.
+    family: Literal["runner", "imported"] = "runner"
+    ranked_by: Literal["time", "steps"] = "time"  # the optimization track ranks by steps
 
     @property
     def key(self) -> str:
@@ -182,6 +186,12 @@ def _check_consistency(t: Track, where: str) -> None:
 
 def load_tracks() -> dict[str, list[Track]]:
     """Every track definition shipped with the package, by id, oldest version first."""
+    return {track_id: list(versions) for track_id, versions in _load_all().items()}
+
+
+@cache
+def _load_all() -> dict[str, tuple[Track, ...]]:
+    """Parsed once per process: definitions ship with the package and never change."""
     found: dict[str, list[Track]] = {}
     for entry in sorted(resources.files("speedrun.trackdefs").iterdir(), key=lambda e: e.name):
         if not entry.name.endswith(".toml"):
@@ -192,9 +202,7 @@ def load_tracks() -> dict[str, list[Track]]:
             raise TrackError(f"{entry.name}: {exc}") from None
         track = parse_track(raw, entry.name)
         found.setdefault(track.id, []).append(track)
-    for versions in found.values():
-        versions.sort(key=lambda t: t.version)
-    return found
+    return {k: tuple(sorted(v, key=lambda t: t.version)) for k, v in found.items()}
 
 
 def get_track(track_id: str, version: int | None = None) -> Track:

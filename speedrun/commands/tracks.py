@@ -21,7 +21,9 @@ def register(sub: Any) -> None:
 def describe(t: Track) -> str:
     r, s = t.rules, t.scale
     lines = [
-        f"{t.key}  {t.title}" + ("  [hidden]" if t.hidden else ""),
+        f"{t.key}  {t.title}"
+        + ("  [hidden]" if t.hidden else "")
+        + ("  [imported history: accepts no runs]" if t.family == "imported" else ""),
         f"  data:     {t.dataset.source} @ {t.dataset.revision[:12]}, val = first "
         f"{t.dataset.val_tokens:,} tokens of {t.dataset.val_file.name}",
         f"  target:   mean val loss < {r.target_val_loss} over >= {r.runs_required} runs, "
