@@ -19,6 +19,7 @@ COMMAND_MODULES = [
     "speedrun.commands.tracks",
     "speedrun.commands.data",
     "runner.cli",
+    "runner.agent_cli",
     "server.cli",
 ]
 

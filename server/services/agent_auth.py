@@ -1,4 +1,5 @@
-"""Agent requests are signed by the runner's Ed25519 key (the same key that signs bundles).
+"""Checking agent requests signed by a runner's Ed25519 key (the key that signs its bundles);
+the scheme and the signing side live in `speedrun.agentauth`, shared with `speedrun agent`.
 
 Headers: `X-Speedrun-Key-Id` (the runner's key id), `X-Speedrun-Timestamp` (Unix seconds),
 `X-Speedrun-Nonce` (random, 8-64 characters, fresh per request), `X-Speedrun-Signature`
@@ -10,43 +11,25 @@ seen before from the same key within that window (a replay).
 
 from __future__ import annotations
 
-import hashlib
-import secrets
 import threading
-import time
 from collections.abc import Mapping
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy.orm import Session
 
 from server.models import Runner
 from server.problems import Unauthorized
 from server.services.runners import active_runner
 from speedrun import signing
+from speedrun.agentauth import (
+    KEY_HEADER,
+    NONCE_HEADER,
+    SIG_HEADER,
+    TIME_HEADER,
+    sign_request,
+    signed_text,
+)
 
-KEY_HEADER = "X-Speedrun-Key-Id"
-TIME_HEADER = "X-Speedrun-Timestamp"
-NONCE_HEADER = "X-Speedrun-Nonce"
-SIG_HEADER = "X-Speedrun-Signature"
-
-
-def signed_text(method: str, path: str, timestamp: str, nonce: str, body: bytes) -> bytes:
-    digest = hashlib.sha256(body).hexdigest()
-    return f"{method.upper()}\n{path}\n{timestamp}\n{nonce}\n{digest}".encode()
-
-
-def sign_request(
-    key: Ed25519PrivateKey, method: str, path: str, body: bytes, *, timestamp: int | None = None
-) -> dict[str, str]:
-    """The headers an agent sends (what `speedrun agent` should use)."""
-    stamp = str(int(time.time()) if timestamp is None else timestamp)
-    nonce = secrets.token_hex(16)
-    return {
-        KEY_HEADER: signing.key_id(key.public_key()),
-        TIME_HEADER: stamp,
-        NONCE_HEADER: nonce,
-        SIG_HEADER: signing.sign(key, signed_text(method, path, stamp, nonce, body)),
-    }
+__all__ = ["ReplayGuard", "authenticate_agent", "sign_request"]
 
 
 class ReplayGuard:

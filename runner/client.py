@@ -1,0 +1,182 @@
+"""HTTP client for the leaderboard server: uploads, submissions and signed agent calls.
+
+Failures come in two kinds, and callers treat them differently:
+
+    ServerRefusedError       the server answered 4xx with a problem document (code, detail):
+                        retrying the same request cannot help
+    ServerUnavailableError   no answer, a broken connection, or 5xx: retry later
+
+`with_retries` retries only the second kind, with capped exponential backoff, so an upload
+can be repeated until the server acknowledges it; ingest is idempotent by the bundle's sha256,
+which makes that safe.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import httpx
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from speedrun.agentauth import sign_request
+from speedrun.errors import SpeedrunError
+
+API = "/api/v1"
+T = TypeVar("T")
+
+
+class ServerRefusedError(SpeedrunError):
+    """A 4xx answer; `code` is the problem's machine-readable code."""
+
+    def __init__(self, status: int, code: str, detail: str) -> None:
+        super().__init__(f"server refused ({status} {code}): {detail}")
+        self.status, self.code, self.detail = status, code, detail
+
+
+class ServerUnavailableError(SpeedrunError):
+    """No usable answer (connection error, timeout, 5xx)."""
+
+
+class ServerClient:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        key: Ed25519PrivateKey | None = None,
+        token: str | None = None,
+        timeout_s: float = 120.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._key = key
+        self._token = token
+        self._http = httpx.Client(
+            base_url=self.base_url, timeout=timeout_s, transport=transport, trust_env=False
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        body: bytes = b"",
+        *,
+        signed: bool = False,
+        content_type: str = "application/json",
+    ) -> httpx.Response:
+        headers = {"Content-Type": content_type, "Accept": "application/json"}
+        if signed:
+            if self._key is None:
+                raise SpeedrunError("this call needs the agent's signing key")
+            headers |= sign_request(self._key, method, path, body)
+        if self._token:
+            headers["Authorization"] = f"Bearer {self._token}"
+        try:
+            response = self._http.request(method, path, content=body, headers=headers)
+        except httpx.HTTPError as exc:
+            raise ServerUnavailableError(f"{method} {self.base_url}{path}: {exc}") from None
+        if response.status_code >= 500:
+            raise ServerUnavailableError(f"{method} {path}: server error {response.status_code}")
+        if response.status_code >= 400:
+            raise _refusal(response)
+        return response
+
+    def _json(self, method: str, path: str, payload: Any = None, *, signed: bool = False) -> Any:
+        body = b"" if payload is None else json.dumps(payload).encode()
+        response = self._send(method, path, body, signed=signed)
+        return None if response.status_code == 204 else response.json()
+
+    # -- reads and uploads ----------------------------------------------------------------
+    def health(self) -> dict[str, Any]:
+        result: dict[str, Any] = self._json("GET", f"{API}/health")
+        return result
+
+    def upload_bundle(self, data: bytes) -> dict[str, Any]:
+        response = self._send("POST", f"{API}/runs", data, content_type="application/gzip")
+        result: dict[str, Any] = response.json()
+        return result
+
+    def submit(self, track: str, source: str, description: str) -> dict[str, Any]:
+        payload = {"track": track, "source": source, "description": description}
+        result: dict[str, Any] = self._json("POST", f"{API}/submissions", payload)
+        return result
+
+    def submission(self, submission_id: int) -> dict[str, Any]:
+        result: dict[str, Any] = self._json("GET", f"{API}/submissions/{submission_id}")
+        return result
+
+    def attempt(self, attempt_id: int) -> dict[str, Any]:
+        result: dict[str, Any] = self._json("GET", f"{API}/attempts/{attempt_id}")
+        return result
+
+    # -- agent calls, signed with the runner key --------------------------------------------
+    def claim(self, environment: dict[str, Any] | None = None) -> dict[str, Any] | None:
+        result: dict[str, Any] | None = self._json(
+            "POST", f"{API}/jobs/claim", environment, signed=True
+        )
+        return result
+
+    def heartbeat(self, job_id: int, lease_id: str) -> dict[str, Any]:
+        payload = {"lease_id": lease_id}
+        result: dict[str, Any] = self._json(
+            "POST", f"{API}/jobs/{job_id}/heartbeat", payload, signed=True
+        )
+        return result
+
+    def upload_job_run(self, job_id: int, lease_id: str, data: bytes) -> dict[str, Any]:
+        path = f"{API}/jobs/{job_id}/runs?lease={lease_id}"
+        response = self._send("POST", path, data, signed=True, content_type="application/gzip")
+        result: dict[str, Any] = response.json()
+        return result
+
+    def complete(
+        self, job_id: int, lease_id: str, *, failed: bool, reason: str | None
+    ) -> dict[str, Any]:
+        payload = {
+            "lease_id": lease_id,
+            "outcome": "failed" if failed else "finished",
+            "reason": reason,
+        }
+        result: dict[str, Any] = self._json(
+            "POST", f"{API}/jobs/{job_id}/complete", payload, signed=True
+        )
+        return result
+
+
+def _refusal(response: httpx.Response) -> ServerRefusedError:
+    try:
+        problem = response.json()
+        code = str(problem.get("code") or "refused")
+        detail = str(problem.get("detail") or problem.get("title") or response.text[:200])
+    except (ValueError, AttributeError):
+        code, detail = "refused", response.text[:200]
+    return ServerRefusedError(response.status_code, code, detail)
+
+
+def with_retries(
+    call: Callable[[], T],
+    *,
+    deadline_s: float | None = None,
+    first_delay_s: float = 0.5,
+    max_delay_s: float = 10.0,
+    on_retry: Callable[[ServerUnavailableError, float], None] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> T:
+    """`call()` until it does not raise ServerUnavailableError (or the deadline passes)."""
+    started = time.monotonic()
+    delay = first_delay_s
+    while True:
+        try:
+            return call()
+        except ServerUnavailableError as exc:
+            if deadline_s is not None and time.monotonic() - started + delay > deadline_s:
+                raise
+            if on_retry is not None:
+                on_retry(exc, delay)
+            sleep(delay)
+            delay = min(max_delay_s, delay * 2)
