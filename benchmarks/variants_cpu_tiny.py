@@ -5,7 +5,8 @@ processes, as the track's launcher does) against the real validation slice, with
 points spaced densely enough to see when each run crosses the track's target, reads the logs
 back with `speedrun.logparse`, and writes a markdown table (also printed):
 
-    tokens to target   step x tokens/step at the first validation point <= target
+    tokens to target   step x tokens/step where the validation curve reaches the target
+                       (interpolated between the validation points around the crossing)
     time to target     the script's train_time there (validation is untimed)
     final loss         the last validation point (the whole schedule)
 
@@ -23,6 +24,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 
 from speedrun.datafetch import fetch_track_data
@@ -31,8 +33,9 @@ from speedrun.tracks import get_track
 
 ROOT = Path(__file__).resolve().parents[1]
 TRACK = "cpu-tiny"
-# Validation spacing per variant (steps): dense enough to place the crossing within ~5%.
-VAL_EVERY = {"seed-recipe": 10, "llmc-baseline": 100}
+# Validation spacing per variant (steps), about 10% of each schedule; the crossing of the target
+# is interpolated linearly between the two validation points around it.
+VAL_EVERY = {"seed-recipe": 20, "llmc-baseline": 200}
 
 
 @dataclass(frozen=True)
@@ -91,19 +94,31 @@ def run_variant(variant: str, seed: int, data_dir: Path, out: Path) -> tuple[Pat
     return out / "log.txt", wall_s
 
 
+def crossing(run: ParsedRun, target: float) -> tuple[float, float] | None:
+    """(step, train_time_ms) where the val curve first reaches target, interpolated linearly
+    between the two validation points around the crossing."""
+    points = [p for p in run.val_points if p.val_loss is not None and p.train_time_ms is not None]
+    for before, after in pairwise(points):
+        assert before.val_loss is not None and after.val_loss is not None
+        if after.val_loss <= target < before.val_loss:
+            f = (before.val_loss - target) / (before.val_loss - after.val_loss)
+            assert before.train_time_ms is not None and after.train_time_ms is not None
+            step = before.step + f * (after.step - before.step)
+            return step, before.train_time_ms + f * (after.train_time_ms - before.train_time_ms)
+    return None
+
+
 def summarize(
     variant: str, seed: int, run: ParsedRun, target: float, batch_tokens: int, wall_s: float
 ) -> RunResult:
-    crossing = next(
-        (p for p in run.val_points if p.val_loss is not None and p.val_loss <= target), None
-    )
+    hit = crossing(run, target)
     assert run.final_val_loss is not None and run.total_steps is not None
     return RunResult(
         variant=variant,
         seed=seed,
         steps=run.total_steps,
-        tokens_to_target=crossing.step * batch_tokens if crossing else None,
-        time_to_target_ms=crossing.train_time_ms if crossing else None,
+        tokens_to_target=round(hit[0] * batch_tokens) if hit else None,
+        time_to_target_ms=hit[1] if hit else None,
         final_loss=run.final_val_loss,
         train_time_ms=run.final_train_time_ms or 0.0,
         wall_s=wall_s,

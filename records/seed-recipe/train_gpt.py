@@ -101,8 +101,8 @@ def attend(q: Tensor, k: Tensor, v: Tensor, mask: BlockMask | Tensor) -> Tensor:
     scaled_dot_product_attention for a dense bool mask (CPU, export)."""
     global _compiled_flex
     if isinstance(mask, BlockMask):
-        fn: Callable[..., Tensor] = flex_attention
-        if q.is_cuda:  # compiled flex_attention is the fused kernel; eager is a slow reference
+        fn: Callable[..., Tensor] = flex_attention  # inside torch.compile: fused by the compiler
+        if q.is_cuda and not torch.compiler.is_compiling():  # eager CUDA: compile it once here
             _compiled_flex = _compiled_flex or torch.compile(flex_attention, dynamic=False)
             fn = _compiled_flex
         return fn(q, k, v, block_mask=mask)
@@ -116,8 +116,8 @@ def attend(q: Tensor, k: Tensor, v: Tensor, mask: BlockMask | Tensor) -> Tensor:
 def newton_schulz5(G: Tensor, steps: int = 5, dtype: torch.dtype = torch.bfloat16) -> Tensor:
     """Approximately orthogonalise G (replace U S V^T by U S' V^T, S' ~ 1) with a quintic
     Newton–Schulz iteration. The coefficients (3.4445, -4.7750, 2.0315) maximise the slope
-    at zero, so 5 steps suffice; the result's singular values land in about [0.7, 1.2] rather
-    than exactly 1, which does not hurt training (@kellerjordan0). Stable in bfloat16."""
+    at zero, so 5 steps suffice; the result's singular values land in about [0.68, 1.15]
+    rather than exactly 1, which does not hurt training (@kellerjordan0). Stable in bfloat16."""
     assert G.ndim == 2
     a, b, c = 3.4445, -4.7750, 2.0315
     X = G.to(dtype)
@@ -317,8 +317,9 @@ class GPT(nn.Module):
         docs = (idx == self.config.eos_token).cumsum(dim=1)  # (B, T) document ids
         mask_mod = document_causal_mask(docs, self.config.window)
         if self.attn_backend == "flex":
+            compile_mask = idx.is_cuda and not torch.compiler.is_compiling()
             return create_block_mask(
-                mask_mod, B, None, T, T, device=idx.device, _compile=idx.is_cuda
+                mask_mod, B, None, T, T, device=idx.device, _compile=compile_mask
             )
         return dense_mask(mask_mod, B, T, idx.device)
 
