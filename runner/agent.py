@@ -43,6 +43,7 @@ class AgentOptions:
     data_dir: Path = Path("data")
     work_dir: Path = Path("var/agent")
     image: str | None = None
+    accelerator: str = "cpu"  # what this agent runs: "cpu" tracks, or "cuda" ones
     poll_s: float = 5.0
     once: bool = False  # stop when the queue is empty
     max_jobs: int | None = None
@@ -113,8 +114,29 @@ class Agent:
         self.client.close()
         return 0
 
+    def environment(self) -> dict[str, Any]:
+        """What this agent runs in, announced with each claim (a new image re-runs records)."""
+        from speedrun import __version__
+
+        digest = None
+        if self.opts.backend == "docker":
+            from runner.backends.docker import connect
+            from runner.session import DEFAULT_CPU_IMAGE, DEFAULT_CUDA_IMAGE
+
+            default = DEFAULT_CUDA_IMAGE if self.opts.accelerator == "cuda" else DEFAULT_CPU_IMAGE
+            try:
+                digest = str(connect().images.get(self.opts.image or default).id)
+            except Exception as exc:  # no image yet: the run will say why
+                self.log(f"agent: cannot inspect the image ({exc})")
+        return {
+            "accelerator": self.opts.accelerator,
+            "image_digest": digest,
+            "runner_version": __version__,
+        }
+
     def _claim(self) -> Lease | None:
-        answer = with_retries(self.client.claim, on_retry=self._unavailable)
+        env = self.environment()
+        answer = with_retries(lambda: self.client.claim(env), on_retry=self._unavailable)
         if answer is None:
             return None
         job = answer["job"]

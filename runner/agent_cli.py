@@ -30,6 +30,9 @@ def register(sub: Any) -> None:
     a.add_argument("--key", type=Path, default=None, help="runner key (see `keys init`)")
     a.add_argument("--backend", default="docker", choices=["docker", "local"])
     a.add_argument("--image", default=None, help="container image (docker backend)")
+    a.add_argument(
+        "--accelerator", default="cpu", choices=["cpu", "cuda"], help="which tracks it serves"
+    )
     a.add_argument("--data-dir", type=Path, default=None, help="default $SPEEDRUN_DATA_DIR")
     a.add_argument("--work-dir", type=Path, default=Path("var/agent"), help="bundle spool")
     a.add_argument("--poll", type=float, default=5.0, help="seconds between empty claims")
@@ -61,6 +64,7 @@ def run_agent_command(args: argparse.Namespace) -> int:
             data_dir=args.data_dir or default_data_dir(),
             work_dir=args.work_dir,
             image=args.image,
+            accelerator=args.accelerator,
             poll_s=args.poll,
             once=args.once,
             max_jobs=args.max_jobs,

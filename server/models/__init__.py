@@ -3,6 +3,7 @@
 from server.models.base import Base, utcnow
 from server.models.core import ApiToken, Blob, Runner, User
 from server.models.jobs import Job, Submission
+from server.models.policy import Environment
 from server.models.results import Attempt, Record, Run, TrackState, Verification
 
 __all__ = [
@@ -10,6 +11,7 @@ __all__ = [
     "Attempt",
     "Base",
     "Blob",
+    "Environment",
     "Job",
     "Record",
     "Run",

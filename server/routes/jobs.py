@@ -14,9 +14,9 @@ from starlette.concurrency import run_in_threadpool
 from server.deps import AgentDep, SessionDep, StateDep, parse_json
 from server.models import Job, Run, utcnow
 from server.routes.common import Id, problems
-from server.schemas.jobs import CompleteIn, JobLease, JobPublic, LeaseIn
+from server.schemas.jobs import ClaimIn, CompleteIn, JobLease, JobPublic, LeaseIn
 from server.schemas.runs import IngestPublic
-from server.services import jobs, views
+from server.services import jobs, reverify_policy, views
 from server.services.blobs import get_blob
 from server.services.ingest import ingest_bundle
 from server.services.runners import runner_names
@@ -48,9 +48,16 @@ def get_job(session: SessionDep, job_id: Id) -> JobPublic:
     "/claim", response_model=JobLease, responses={204: {"description": "no job"}, **SIGNED}
 )
 async def claim(agent: AgentDep, state: StateDep) -> Response:
-    """Lease the oldest pending job (204 when there is none)."""
+    """Lease the oldest pending job (204 when there is none). The optional body announces the
+    agent's environment; a new one on a track re-runs that track's records."""
+    env = parse_json(agent.body, ClaimIn) if agent.body.strip() else ClaimIn()
 
     def work() -> JobLease | None:
+        if env.accelerator and env.runner_version:
+            with state.db.write() as session:
+                reverify_policy.note_agent_environment(
+                    session, env.accelerator, env.image_digest, env.runner_version, utcnow()
+                )
         job = jobs.claim_job(state.db, agent.runner, state.settings, utcnow())
         if job is None:
             return None

@@ -45,6 +45,14 @@ class JobLease(BaseModel):
     upload_url: str
 
 
+class ClaimIn(BaseModel):
+    """What an agent runs, announced when it claims work (all optional)."""
+
+    accelerator: Literal["cpu", "cuda"] | None = None
+    image_digest: str | None = Field(default=None, max_length=200)
+    runner_version: str | None = Field(default=None, max_length=64)
+
+
 class LeaseIn(BaseModel):
     lease_id: str = Field(max_length=64)
 

@@ -21,3 +21,8 @@ def track(ref: str, version: int | None = None) -> Track:
 @lru_cache(maxsize=2)
 def tracks(*, include_hidden: bool = False) -> tuple[Track, ...]:
     return tuple(list_tracks(include_hidden=include_hidden))
+
+
+def all_runner_tracks() -> tuple[Track, ...]:
+    """The latest version of every track this project's runners run (hidden ones too)."""
+    return tuple(t for t in tracks(include_hidden=True) if t.family == "runner")

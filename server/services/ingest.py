@@ -15,9 +15,9 @@ from sqlalchemy.orm import Session
 
 from server.config import Settings
 from server.db import Database
-from server.models import Attempt, Run
+from server.models import Attempt, Run, utcnow
 from server.problems import Conflict
-from server.services import catalog, runners
+from server.services import catalog, reverify_policy, runners
 from server.services.attempts import get_or_create_attempt
 from server.services.blobs import put_blob, sha256_hex
 from server.services.manifest import check_values, run_columns
@@ -139,6 +139,15 @@ def ingest_bundle(
                     return IngestResult(existing, created=False)
                 run = _store(session, bundle, data, track, settings, hook)
                 records = _decide(session, track, run)
+                if run.official:
+                    reverify_policy.note_environment(
+                        session,
+                        track.id,
+                        track.version,
+                        run.image_digest,
+                        str(bundle.manifest["runner"]["version"]),
+                        utcnow(),
+                    )
             return IngestResult(run.run_id, True, records, warnings, track.key)
         except IntegrityError:
             continue  # a concurrent upload of the same bytes or blob won; look again

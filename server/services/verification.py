@@ -1,12 +1,15 @@
 """Judging a re-verification job's outcome and attaching it to the record.
 
-When the job ends, its runs are compared with the record: `reproduced` (mean val loss below the target and mean time within
-`reverify_time_tolerance` of the record's), `drifted` (ran, but outside either), or `failed`
-(the job failed or no run completed).
+When the job ends, its runs are compared with the record: `reproduced` (the track's loss rule
+met and the mean time inside the record's confidence band, `time_band`), `drifted` (ran, but
+outside either), or `failed` (the job failed or no run completed).
 """
 
 from __future__ import annotations
 
+import math
+
+from scipy import stats as sps
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -14,24 +17,47 @@ from server.models import Job, Record, Run, Verification
 from server.services import catalog
 from server.services.attempts import attempt_figures, record_times
 from speedrun import stats
+from speedrun.tracks import Track
+
+
+def time_band(record_ms: list[float], m: int, tolerance: float) -> tuple[float, float] | None:
+    """Where the mean of m re-runs should fall if nothing changed: the record's mean ± the
+    95% t half-width for the difference of two means (record's spread, n and m runs),
+    widened to at least ± `tolerance` of the mean (machines of one class differ a little)."""
+    if not record_ms:
+        return None
+    s = stats.summarize(record_ms)
+    half = s.mean * tolerance
+    if s.n > 1:
+        t = float(sps.t.ppf(0.975, s.n - 1))
+        half = max(half, t * s.std * math.sqrt(1 / s.n + 1 / max(m, 1)))
+    return s.mean - half, s.mean + half
 
 
 def _verdict(
     times: list[float],
     losses: list[float],
-    record_mean_ms: float | None,
-    target: float,
+    record_ms: list[float],
+    track: Track,
     tolerance: float,
 ) -> tuple[str, str]:
     if not times:
         return "failed", "no re-run completed"
     mean_ms = stats.summarize(times).mean
     mean_loss = stats.summarize(losses).mean
-    if mean_loss >= target:
+    target, alpha = track.rules.target_val_loss, track.rules.significance_alpha
+    if len(losses) >= track.rules.runs_required:
+        p = stats.p_mean_below(losses, target)
+        if not p < alpha:
+            return "drifted", f"loss rule not met: mean {mean_loss:.4f}, p={p:.3g} vs {target}"
+    elif mean_loss >= target:
         return "drifted", f"mean val loss {mean_loss:.4f} not below {target}"
-    if record_mean_ms and abs(mean_ms / record_mean_ms - 1) > tolerance:
-        return "drifted", f"mean time {mean_ms:.0f} ms vs the record's {record_mean_ms:.0f} ms"
-    return "reproduced", "loss below target, time within tolerance"
+    band = time_band(record_ms, len(times), tolerance)
+    if band is not None and not band[0] <= mean_ms <= band[1]:
+        return "drifted", (
+            f"mean time {mean_ms:.0f} ms outside the record's band {band[0]:.0f}-{band[1]:.0f} ms"
+        )
+    return "reproduced", "loss rule met, mean time inside the record's confidence band"
 
 
 def record_outcome(session: Session, job: Job, tolerance: float) -> Verification:
@@ -48,8 +74,7 @@ def record_outcome(session: Session, job: Job, tolerance: float) -> Verification
     times = [r.time_ms for r in done if r.time_ms is not None]
     losses = [r.val_loss for r in done if r.val_loss is not None]
     base = record_times(attempt_figures(session, record.attempt_id))
-    base_mean = stats.summarize(base).mean if base else None
-    status, detail = _verdict(times, losses, base_mean, track.rules.target_val_loss, tolerance)
+    status, detail = _verdict(times, losses, base, track, tolerance)
     if job.state == "FAILED" and not times:
         status, detail = "failed", job.reason or "the job failed"
     summary = stats.summarize(times) if times else None
