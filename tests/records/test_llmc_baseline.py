@@ -181,15 +181,15 @@ def test_main_runs_by_hand_at_world_size_one(
             "--out",
             str(out),
             "--steps",
-            "10",
+            "6",
             "--val-every",
-            "5",
+            "3",
             "--no-export",
         ]
     )
     [run] = parse_log(capsys.readouterr().out)
     assert run.format == "harness" and run.completed
-    assert [p.step for p in run.val_points] == [0, 5, 10]
+    assert [p.step for p in run.val_points] == [0, 3, 6]
     assert run.final_val_loss is not None and run.final_val_loss < run.val_points[0].val_loss  # type: ignore[operator]
 
 

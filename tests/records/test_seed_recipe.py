@@ -334,7 +334,7 @@ def test_forward_backward_at_world_size_one(seed_recipe: ModuleType, dtype: torc
     idx = tokens_with_docs(4, 64)
     targets = torch.roll(idx, -1, dims=1)
     losses = []
-    for _ in range(8):
+    for _ in range(5):
         loss = model(idx, targets)
         loss.backward()
         assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
@@ -386,17 +386,17 @@ def test_main_runs_by_hand_at_world_size_one(
             "--out",
             str(out),
             "--steps",
-            "12",
-            "--val-every",
             "6",
+            "--val-every",
+            "3",
             "--no-export",
         ]
     )
     [run] = parse_log(capsys.readouterr().out)
     assert run.format == "harness" and run.completed
-    assert [p.step for p in run.val_points] == [0, 6, 12]
+    assert [p.step for p in run.val_points] == [0, 3, 6]
     assert run.val_points[0].val_loss == pytest.approx(math.log(256), abs=1e-3)
-    assert run.final_val_loss is not None and run.final_val_loss < 5.0
+    assert run.final_val_loss is not None and run.final_val_loss < math.log(256) - 0.3
     assert (out / "log.txt").exists() and not (out / harness.MODEL_FILE).exists()
 
 
