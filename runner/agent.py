@@ -67,8 +67,9 @@ class Spool:
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        for sub in ("pending", "acked", "abandoned", "rejected"):
+        for sub in ("pending", "acked", "abandoned", "rejected", "sessions"):
             (root / sub).mkdir(parents=True, exist_ok=True)
+        self.sessions = (root / "sessions").resolve()
 
     def lease_dir(self, lease: Lease) -> Path:
         path = self.root / "pending" / f"{lease.job_id}-{lease.lease_id}"
@@ -203,6 +204,9 @@ class Agent:
                 data_dir=self.opts.data_dir,
                 quiet=self.opts.quiet,
                 image=self.opts.image,
+                # Attempt folders are bind-mounted into containers: keep them under the
+                # agent's work dir, which a deployment shares with the engine's host.
+                work_dir=self.spool.sessions,
             )
         )
         made = sorted(set(out.glob("*.bundle.tar.gz")) - before)
