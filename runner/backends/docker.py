@@ -6,8 +6,8 @@ host and pid; one is always removed when its process ends, when the runner is in
 (the signal handler raises in the main thread, and `finally` removes it) or crashes, and a
 container left by a runner that was killed outright is removed by the next runner on the
 host (`remove_stale_containers`). The clock starts just before `start()`; the output is
-streamed on a thread while the main thread waits, so the wall-clock limit and signals are
-handled promptly.
+streamed on a thread (the stream's end marks the exit) while the main thread waits, so the
+wall-clock limit and signals are handled promptly. Nothing calls the engine's `wait`.
 """
 
 from __future__ import annotations
@@ -27,6 +27,8 @@ from runner.sandbox import LABEL, container_kwargs
 
 OWNER_LABEL = "speedrun.owner"  # "<host>:<pid>" of the runner that created the container
 ROLE_LABEL = "speedrun.role"
+STATE_POLL_S = 2.0
+STOPPED = ("exited", "stopped", "dead")
 
 
 def connect(base_url: str | None = None) -> Any:
@@ -116,27 +118,32 @@ class DockerBackend:
     ) -> ProcessResult:
         collector = LineCollector(on_line)
         exited = threading.Event()
-        status: dict[str, Any] = {}
         t0 = time.monotonic()
         container.start()
         sampler = CgroupSampler.for_container(container)
-        streamer = threading.Thread(target=_stream_logs, args=(container, collector), daemon=True)
+        streamer = threading.Thread(
+            target=_stream_logs, args=(container, collector, exited), daemon=True
+        )
         streamer.start()
-        waiter = threading.Thread(target=_wait, args=(container, status, exited), daemon=True)
-        waiter.start()
         deadline = t0 + spec.time_limit_s
         timed_out = False
+        next_poll_s = t0 + STATE_POLL_S
         while not exited.wait(0.25):
             sampler.sample()
-            if time.monotonic() >= deadline:
+            now = time.monotonic()
+            if now >= deadline:
                 timed_out = True
                 with contextlib.suppress(Exception):
                     container.kill()
                 exited.wait(30)
                 break
+            if now >= next_poll_s:  # in case the log stream broke off early
+                next_poll_s = now + STATE_POLL_S
+                if _state(container).get("Status") in STOPPED:
+                    break
         t_end = time.monotonic()
         streamer.join(timeout=10)
-        code = status.get("StatusCode")
+        code = _exit_code(container)
         # podman does not report OOMKilled (cgroup v1); the kernel's counter and a peak at
         # the limit tell instead. The OOM killer often hits a worker, not the launcher.
         oom = not timed_out and (
@@ -145,30 +152,48 @@ class DockerBackend:
             or (code != 0 and sampler.near_limit(spec.memory_bytes))
         )
         return ProcessResult(
-            exit_code=None if timed_out else (int(code) if code is not None else None),
+            exit_code=None if timed_out else code,
             timed_out=timed_out,
             oom_killed=bool(oom),
             t0_s=t0,
             t_end_s=t_end,
             output=collector.finish(),
             peak_memory_bytes=sampler.peak_bytes,
-            killed_by_signal=int(code) - 128 if isinstance(code, int) and code > 128 else None,
+            killed_by_signal=code - 128 if code is not None and code > 128 else None,
         )
 
 
-def _stream_logs(container: Any, collector: LineCollector) -> None:
-    with contextlib.suppress(Exception):
+def _stream_logs(container: Any, collector: LineCollector, exited: threading.Event) -> None:
+    """Follow the output; the stream ends when the container exits, which is how the runner
+    learns of the exit. (podman 4's `wait` endpoint busy-polls: ~40% of a core for as long
+    as a wait is pending, which on two cores slows the very run being timed.)"""
+    try:
         for chunk in container.logs(stream=True, follow=True, stdout=True, stderr=True):
             collector.feed(chunk)
-
-
-def _wait(container: Any, status: dict[str, Any], exited: threading.Event) -> None:
-    try:
-        status.update(container.wait())
-    except Exception as exc:
-        status["error"] = str(exc)
+    except Exception:
+        pass
     finally:
         exited.set()
+
+
+def _state(container: Any) -> dict[str, Any]:
+    try:
+        container.reload()
+        state: dict[str, Any] = container.attrs["State"]
+    except Exception:
+        return {}
+    return state
+
+
+def _exit_code(container: Any) -> int | None:
+    """The exit status once the container has stopped (polling briefly if it has not)."""
+    for _ in range(40):
+        state = _state(container)
+        if state.get("Status") in STOPPED:
+            code = state.get("ExitCode")
+            return int(code) if code is not None else None
+        time.sleep(0.25)
+    return None
 
 
 def _engine_says_oom(container: Any) -> bool:

@@ -173,6 +173,22 @@ def test_reference_variant_end_to_end(
     assert no_runner_containers(engine)
 
 
+def test_legacy_variant_in_a_container(
+    engine: Any, image: str, tmp_path: Path, smoke_data_dir: Path, runner_key: Path
+) -> None:
+    """A legacy script finds data/<dataset>/ (validation shard included) where it expects it;
+    its loss is self-reported, its time the process's wall time."""
+    code, err, (m,) = run_docker(
+        VARIANTS / "legacy_bigram.py", tmp_path, smoke_data_dir, runner_key, image
+    )
+    assert code == 0, err
+    fig = m["figures"]
+    assert m["exit"]["status"] == "completed" and fig["val_loss_source"] == "self-reported"
+    assert m["sandbox"]["val_visible_to_training"] is True
+    assert fig["time_ms"] == fig["wall_ms"] and m["timing"]["method"] == "process-wall"
+    assert "flag" not in " ".join(cli("verify", str(bundles(tmp_path)[0]))[1:])
+
+
 # ----------------------------------------------------------------- sandbox, from inside
 
 
@@ -387,7 +403,9 @@ def test_fake_claims_lose_to_the_runners_figures(
         '    print(f"step:{steps}/{steps} val_loss:1.0000 train_time:1ms step_avg:0.02ms", flush=True)\n'
         "train_ms = 1.0"
     )
-    variant = tiny_variant(tmp_path, "braggart", {"done": fake})
+    variant = tiny_variant(
+        tmp_path, "braggart", {"start": 'os.environ["TINY_STEPS"] = "20"', "done": fake}
+    )
     code, err, (m,) = run_docker(variant, tmp_path / "out", smoke_data_dir, runner_key, image)
     assert code == 0, err
     fig = m["figures"]
