@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup system-deps lint typecheck test test-fast demo clean
+.PHONY: setup system-deps lint typecheck test test-fast demo demo-stop clean
 
 $(STAMP): pyproject.toml constraints/cpu.txt
 	$(PY) -m venv $(VENV)
@@ -35,6 +35,9 @@ test-fast: setup
 
 demo: setup
 	bash scripts/demo.sh
+
+demo-stop:
+	bash scripts/demo.sh stop
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
-# Install the system packages the test suite drives for real, where missing.
+# Install the system packages the test suite drives for real, where missing:
+# podman (container engine), Chromium (browser), PostgreSQL (database server).
+# `system-deps.sh podman` installs only the container engine (what `make demo` needs).
 set -euo pipefail
+want=${1:-all}
 need=()
 command -v podman >/dev/null || need+=(podman runc)
 command -v debootstrap >/dev/null || need+=(debootstrap)
-command -v chromium >/dev/null || need+=(chromium chromium-driver)
-[ -x /usr/bin/chromedriver ] || need+=(chromium-driver)
-ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need+=(postgresql)
+if [ "$want" = all ]; then
+  command -v chromium >/dev/null || need+=(chromium)
+  [ -x /usr/bin/chromedriver ] || need+=(chromium-driver)
+  ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need+=(postgresql)
+fi
 if [ ${#need[@]} -eq 0 ]; then
   echo "system packages: all present"
   exit 0

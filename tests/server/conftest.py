@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import srv_pg as pg
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
+from support import postgres as pg
 
 from server.app import create_app
 from server.config import Settings, load_settings

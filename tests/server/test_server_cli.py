@@ -9,7 +9,7 @@ import time
 
 import httpx
 from srv_bundles import make_bundle
-from srv_pg import free_port
+from support.postgres import free_port
 
 from speedrun.cli import main as cli
 from speedrun.signing import init_keypair, load_private_key
