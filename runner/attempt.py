@@ -106,37 +106,14 @@ def run_attempt(ctx: SessionContext, req: AttemptRequest) -> AttemptOutcome:
             proc = ctx.backend.run(spec, on_line=ctx.progress.line)
         finally:
             channel_log = channel.stop()
-        if harness:
-            timing = harness_timing(
-                channel_log.events,
-                t0_s=proc.t0_s,
-                t_end_s=proc.t_end_s,
-                untimed_cap_s=ctx.track.limits.untimed_cap_s,
-            )
-        else:
-            timing = legacy_timing(proc.t0_s, proc.t_end_s)
+        timing = _timing(ctx, harness, proc, channel_log)
         evaluation = None
         if harness and proc.exit_code == 0 and timing.time_ms is not None:
             ctx.progress.note("evaluating")
             evaluation = _evaluate(ctx, ws, run_id)
         finished_at = utc_now()
         members = _members(ctx, ws, req, proc, channel_log, config_json, evaluation, harness)
-        report = self_report(
-            (members.get("variant_log.txt") or members["log.txt"]).decode("utf-8", "replace"),
-            source=req.variant_name,
-        )
-        judged = verdicts.judge(
-            track=ctx.track,
-            harness=harness,
-            proc=proc,
-            timing=timing,
-            report=report,
-            evaluation=evaluation.result if evaluation else None,
-            eval_error=evaluation.error if evaluation else None,
-            eval_exit=evaluation.process.exit_code if evaluation and evaluation.process else None,
-            channel_problems=channel_log.problems,
-            time_limit_s=spec.time_limit_s,
-        )
+        judged = _judge(ctx, req, harness, proc, timing, evaluation, channel_log, members)
         manifest = _manifest(
             ctx, req, run_id, harness, proc, timing, judged, evaluation, started_at, finished_at
         )
@@ -158,6 +135,44 @@ def run_attempt(ctx: SessionContext, req: AttemptRequest) -> AttemptOutcome:
     )
 
 
+def _timing(ctx: SessionContext, harness: bool, proc: ProcessResult, channel: ChannelLog) -> Timing:
+    if not harness:
+        return legacy_timing(proc.t0_s, proc.t_end_s)
+    return harness_timing(
+        channel.events,
+        t0_s=proc.t0_s,
+        t_end_s=proc.t_end_s,
+        untimed_cap_s=ctx.track.limits.untimed_cap_s,
+    )
+
+
+def _judge(
+    ctx: SessionContext,
+    req: AttemptRequest,
+    harness: bool,
+    proc: ProcessResult,
+    timing: Timing,
+    evaluation: EvalRun | None,
+    channel: ChannelLog,
+    members: dict[str, bytes],
+) -> verdicts.Judged:
+    """Status, figures and flags; a legacy script's own log file is preferred for what it
+    self-reports (its console may carry fewer lines)."""
+    log = members.get("variant_log.txt") or members["log.txt"]
+    return verdicts.judge(
+        track=ctx.track,
+        harness=harness,
+        proc=proc,
+        timing=timing,
+        report=self_report(log.decode("utf-8", "replace"), source=req.variant_name),
+        evaluation=evaluation.result if evaluation else None,
+        eval_error=evaluation.error if evaluation else None,
+        eval_exit=evaluation.process.exit_code if evaluation and evaluation.process else None,
+        channel_problems=channel.problems,
+        time_limit_s=ctx.time_limit_s,
+    )
+
+
 def _visible(ctx: SessionContext, mount: Mount) -> str:
     return ctx.backend.visible_path(mount.target, mount.source)
 
@@ -175,27 +190,7 @@ def _train_spec(
         env["HOME"] = "/tmp"
     config_json: bytes | None = None
     if harness:
-        data = [Mount(p, f"{CONTAINER_ROOT}/data/{p.name}") for p in ctx.data.train_files]
-        dev = ctx.data.derived.dev_file
-        dev_mount = Mount(dev, f"{CONTAINER_ROOT}/data/{dev.name}") if dev else None
-        mounts += data + ([dev_mount] if dev_mount else [])
-        config = HarnessConfig(
-            track=track.key,
-            scale=asdict(track.scale),
-            seed=req.seed,
-            train_files=[_visible(ctx, m) for m in data],
-            dev_file=_visible(ctx, dev_mount) if dev_mount else None,
-            output_dir=out_dir,
-            model_path=f"{out_dir}/{MODEL_FILE}",
-            eval_seq_len=track.evaluation.seq_len,
-            eval_batch_seqs=track.evaluation.batch_seqs,
-            eos_token=track.dataset.eos_token,
-        )
-        config_json = config.to_json().encode("utf-8")
-        ws.config.write_bytes(config_json)
-        ws.config.chmod(0o644)
-        env[CONFIG_ENV] = ctx.backend.visible_path(f"{CONTAINER_ROOT}/ctl/config.json", ws.config)
-        env[EVENTS_ENV] = ctx.backend.visible_path(f"{CONTAINER_ROOT}/ctl/events", ws.fifo)
+        config_json = _harness_view(ctx, ws, req.seed, out_dir, mounts, env)
     else:
         # Legacy scripts read data/<dataset>/... relative to their working directory.
         folder = Mount(ctx.data.folder, f"{CONTAINER_ROOT}/data/{ctx.data.folder.name}")
@@ -224,55 +219,51 @@ def _train_spec(
     return spec, config_json
 
 
+def _harness_view(
+    ctx: SessionContext,
+    ws: Workspace,
+    seed: int,
+    out_dir: str,
+    mounts: list[Mount],
+    env: dict[str, str],
+) -> bytes:
+    """Mount the train shards and the dev tail (never the scored slice), write the config;
+    returns the config's bytes, which go into the bundle."""
+    track = ctx.track
+    data = [Mount(p, f"{CONTAINER_ROOT}/data/{p.name}") for p in ctx.data.train_files]
+    dev = ctx.data.derived.dev_file
+    dev_mount = Mount(dev, f"{CONTAINER_ROOT}/data/{dev.name}") if dev else None
+    mounts += data + ([dev_mount] if dev_mount else [])
+    config = HarnessConfig(
+        track=track.key,
+        scale=asdict(track.scale),
+        seed=seed,
+        train_files=[_visible(ctx, m) for m in data],
+        dev_file=_visible(ctx, dev_mount) if dev_mount else None,
+        output_dir=out_dir,
+        model_path=f"{out_dir}/{MODEL_FILE}",
+        eval_seq_len=track.evaluation.seq_len,
+        eval_batch_seqs=track.evaluation.batch_seqs,
+        eos_token=track.dataset.eos_token,
+    )
+    config_json = config.to_json().encode("utf-8")
+    ws.config.write_bytes(config_json)
+    ws.config.chmod(0o644)
+    env[CONFIG_ENV] = ctx.backend.visible_path(f"{CONTAINER_ROOT}/ctl/config.json", ws.config)
+    env[EVENTS_ENV] = ctx.backend.visible_path(f"{CONTAINER_ROOT}/ctl/events", ws.fifo)
+    return config_json
+
+
 def _evaluate(ctx: SessionContext, ws: Workspace, run_id: str) -> EvalRun:
+    """Copy the export out of the training's directory (no link followed) and evaluate it
+    in a process of its own, the only one that sees the scored tokens."""
     model = ws.eval_model / MODEL_FILE
     try:
         copy_regular_file(ws.out, MODEL_FILE, model, max_bytes=MAX_MODEL_BYTES)
     except (UnsafeFileError, FileNotFoundError) as exc:
         return EvalRun(None, None, f"no usable exported model at {MODEL_FILE}: {exc}")
     model.chmod(0o644)
-    track = ctx.track
-    mounts = [
-        Mount(ws.eval_model, f"{CONTAINER_ROOT}/model"),
-        Mount(
-            ctx.data.derived.slice_file, f"{CONTAINER_ROOT}/val/{ctx.data.derived.slice_file.name}"
-        ),
-        Mount(ws.eval_out, f"{CONTAINER_ROOT}/evalout", read_only=False),
-    ]
-    model_vis, tokens_vis, out_vis = (_visible(ctx, m) for m in mounts)
-    argv = [
-        ctx.backend.python,
-        "-m",
-        "runner.evaluate",
-        "--model",
-        f"{model_vis}/{MODEL_FILE}",
-        "--tokens",
-        tokens_vis,
-        "--seq-len",
-        str(track.evaluation.seq_len),
-        "--batch-seqs",
-        str(track.evaluation.batch_seqs),
-        "--val-tokens",
-        str(track.dataset.val_tokens),
-        "--out",
-        f"{out_vis}/result.json",
-    ]
-    env = {"PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1"}
-    if ctx.backend.name == "docker":
-        env["HOME"] = "/tmp"
-    spec = ProcessSpec(
-        argv=argv,
-        env=env,
-        cwd=out_vis,
-        mounts=mounts,
-        time_limit_s=ctx.eval_limit_s,
-        memory_bytes=track.limits.memory_bytes,
-        pids=track.limits.pids,
-        gpus=1 if track.hardware.accelerator == "cuda" else 0,
-        role="eval",
-        labels={"speedrun.run_id": run_id},
-    )
-    proc = ctx.backend.run(spec)
+    proc = ctx.backend.run(_eval_spec(ctx, ws, run_id))
     if proc.timed_out:
         return EvalRun(None, proc, f"evaluation exceeded {ctx.eval_limit_s:.0f} s")
     try:
@@ -281,6 +272,39 @@ def _evaluate(ctx: SessionContext, ws: Workspace, run_id: str) -> EvalRun:
         tail = verdicts.last_lines(proc.output, 3)
         return EvalRun(None, proc, f"evaluator exited {proc.exit_code}: {tail}")
     return EvalRun(result if isinstance(result, dict) else None, proc, None)
+
+
+def _eval_spec(ctx: SessionContext, ws: Workspace, run_id: str) -> ProcessSpec:
+    track, slice_file = ctx.track, ctx.data.derived.slice_file
+    mounts = [
+        Mount(ws.eval_model, f"{CONTAINER_ROOT}/model"),
+        Mount(slice_file, f"{CONTAINER_ROOT}/val/{slice_file.name}"),
+        Mount(ws.eval_out, f"{CONTAINER_ROOT}/evalout", read_only=False),
+    ]
+    model_dir, tokens, out_dir = (_visible(ctx, m) for m in mounts)
+    args = {
+        "--model": f"{model_dir}/{MODEL_FILE}",
+        "--tokens": tokens,
+        "--seq-len": str(track.evaluation.seq_len),
+        "--batch-seqs": str(track.evaluation.batch_seqs),
+        "--val-tokens": str(track.dataset.val_tokens),
+        "--out": f"{out_dir}/result.json",
+    }
+    env = {"PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1"}
+    if ctx.backend.name == "docker":
+        env["HOME"] = "/tmp"
+    return ProcessSpec(
+        argv=[ctx.backend.python, "-m", "runner.evaluate", *(x for kv in args.items() for x in kv)],
+        env=env,
+        cwd=out_dir,
+        mounts=mounts,
+        time_limit_s=ctx.eval_limit_s,
+        memory_bytes=track.limits.memory_bytes,
+        pids=track.limits.pids,
+        gpus=1 if track.hardware.accelerator == "cuda" else 0,
+        role="eval",
+        labels={"speedrun.run_id": run_id},
+    )
 
 
 def _members(
