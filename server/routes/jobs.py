@@ -56,7 +56,12 @@ async def claim(agent: AgentDep, state: StateDep) -> Response:
         if env.accelerator and env.runner_version:
             with state.db.write() as session:
                 reverify_policy.note_agent_environment(
-                    session, env.accelerator, env.image_digest, env.runner_version, utcnow()
+                    session,
+                    env.accelerator,
+                    env.image_digest,
+                    env.runner_version,
+                    utcnow(),
+                    state.settings.reverify_runs,
                 )
         job = jobs.claim_job(state.db, agent.runner, state.settings, utcnow())
         if job is None:

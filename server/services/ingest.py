@@ -147,6 +147,7 @@ def ingest_bundle(
                         run.image_digest,
                         str(bundle.manifest["runner"]["version"]),
                         utcnow(),
+                        settings.reverify_runs,
                     )
             return IngestResult(run.run_id, True, records, warnings, track.key)
         except IntegrityError:

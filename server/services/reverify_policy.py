@@ -32,7 +32,7 @@ def _has_open_job(session: Session, record_id: int) -> bool:
     return session.scalar(query.limit(1)) is not None
 
 
-def _reverify_all(session: Session, track_id: str, version: int) -> list[int]:
+def _reverify_all(session: Session, track_id: str, version: int, runs: int | None) -> list[int]:
     records = session.scalars(
         select(Record)
         .where(Record.track_id == track_id, Record.track_version == version)
@@ -42,7 +42,7 @@ def _reverify_all(session: Session, track_id: str, version: int) -> list[int]:
     jobs = []
     for record in list(records):
         if not _has_open_job(session, record.id):
-            jobs.append(schedule_reverification(session, record.id).id)
+            jobs.append(schedule_reverification(session, record.id, runs).id)
     return jobs
 
 
@@ -53,6 +53,7 @@ def note_environment(
     image_digest: str | None,
     runner_version: str,
     now: datetime,
+    runs: int | None = None,
 ) -> list[int]:
     """Record an environment seen on a track; if it is new (and not the track's first),
     schedule re-runs of every record there. Returns the ids of the jobs created."""
@@ -81,18 +82,23 @@ def note_environment(
     session.flush()
     if not seen_before:
         return []  # the first environment: what the records were made in
-    return _reverify_all(session, track_id, version)
+    return _reverify_all(session, track_id, version, runs)
 
 
 def note_agent_environment(
-    session: Session, accelerator: str, image_digest: str | None, runner_version: str, now: datetime
+    session: Session,
+    accelerator: str,
+    image_digest: str | None,
+    runner_version: str,
+    now: datetime,
+    runs: int | None = None,
 ) -> list[int]:
     """An agent announced what it runs: apply it to every runner track of that accelerator."""
     jobs: list[int] = []
     for track in catalog.all_runner_tracks():
         if track.hardware.accelerator == accelerator:
             jobs += note_environment(
-                session, track.id, track.version, image_digest, runner_version, now
+                session, track.id, track.version, image_digest, runner_version, now, runs
             )
     return jobs
 
@@ -104,7 +110,9 @@ def _last_checked(session: Session, record: Record) -> datetime:
     return latest or record.established_at
 
 
-def schedule_due(session: Session, now: datetime, *, top_k: int, every_days: float) -> list[int]:
+def schedule_due(
+    session: Session, now: datetime, *, top_k: int, every_days: float, runs: int | None = None
+) -> list[int]:
     """Re-run the top K records of each track whose last check is older than D days."""
     from server.services.leaderboard import track_records  # ranking lives there
 
@@ -116,7 +124,7 @@ def schedule_due(session: Session, now: datetime, *, top_k: int, every_days: flo
             if _has_open_job(session, record.id):
                 continue
             if _as_naive(_last_checked(session, record)) <= _as_naive(horizon):
-                jobs.append(schedule_reverification(session, record.id).id)
+                jobs.append(schedule_reverification(session, record.id, runs).id)
     return jobs
 
 

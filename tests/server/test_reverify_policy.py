@@ -94,3 +94,42 @@ def test_time_band_is_the_t_interval_widened_to_the_tolerance():
     low, high = time_band([1000.0, 1000.0], 2, 0.05)
     assert (low, high) == (950.0, 1050.0)  # no spread: the tolerance alone
     assert time_band([], 3, 0.05) is None
+
+
+def test_reverify_due_command_queues_the_top_records(client, db, settings, runner_key, capsys):
+    from speedrun.cli import main as cli
+
+    _records(client, runner_key)
+    assert (
+        cli(["admin", "reverify-due", "--top-k", "1", "--every-days", "0", "--db", settings.db])
+        == 0
+    )
+    assert "1 re-verification jobs queued" in capsys.readouterr().out
+    assert (
+        cli(["admin", "reverify-due", "--top-k", "1", "--every-days", "0", "--db", settings.db])
+        == 0
+    )
+    assert "0 re-verification jobs queued" in capsys.readouterr().out  # one open job at most
+    assert len(_reverify_jobs(db)) == 1
+
+
+def test_the_server_scans_for_due_records_in_the_background(client, db, settings, runner_key):
+    import time
+
+    from server.services.scheduler import ReverifyScheduler
+
+    _records(client, runner_key)
+    fast = settings.model_copy(
+        update={"reverify_scan_interval_s": 0.1, "reverify_every_days": 0.0, "reverify_runs": 1}
+    )
+    scheduler = ReverifyScheduler(db, fast)
+    scheduler.start()
+    try:
+        deadline = time.monotonic() + 20
+        while len(_reverify_jobs(db)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        scheduler.stop()
+    assert len(_reverify_jobs(db)) == 2  # the default top 3 covers both records, once each
+    with db.reader() as session:
+        assert {j.runs_total for j in session.query(Job).filter(Job.kind == "reverify")} == {1}
