@@ -92,7 +92,10 @@ class Record(Base):
     """
 
     __tablename__ = "records"
-    __table_args__ = (Index("ix_records_track", "track_id", "track_version"),)
+    __table_args__ = (
+        Index("ix_records_track", "track_id", "track_version"),
+        UniqueConstraint("track_id", "track_version", "import_key"),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     origin: Mapped[str] = mapped_column(String(16), default="verified")
     track_id: Mapped[str] = mapped_column(String(64))
@@ -102,6 +105,12 @@ class Record(Base):
     established_at: Mapped[datetime] = mapped_column(default=utcnow)
     superseded_at: Mapped[datetime | None]
     decision_json: Mapped[str] = mapped_column(Text, default="{}")
+    # Imported records only: the README row's number, the natural key a re-import finds the
+    # record by ("<number>@<date>"), and the figure the README claims (what the track ranks).
+    number: Mapped[int | None]
+    import_key: Mapped[str | None] = mapped_column(String(64))
+    claimed_time_ms: Mapped[float | None]
+    claimed_steps: Mapped[int | None]
 
 
 class Verification(Base):
