@@ -1,10 +1,11 @@
-"""`speedrun serve` and `speedrun admin ...`: the server's commands.
+"""`speedrun serve`, `speedrun admin ...` and `speedrun records import`: the server's commands.
 
     speedrun serve [--db URL] [--host H] [--port P]
     speedrun admin runner-add NAME PUBKEY_FILE [--db URL]
     speedrun admin runner-revoke NAME [--db URL]
     speedrun admin token-create USER [--db URL]      (prints the token once)
     speedrun admin reverify RECORD_ID [--runs N] [--db URL]
+    speedrun records import PATH [--db URL]          (a modded-nanogpt checkout's history)
 
 `--db` takes a SQLAlchemy URL or a file path; default $SPEEDRUN_DB, else ./var/speedrun.db.
 Every command applies pending migrations first.
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from server.config import Settings, load_settings
@@ -99,6 +101,38 @@ def run_reverify(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_records_import(args: argparse.Namespace) -> int:
+    """Import a modded-nanogpt checkout; exit 0 when it imported, even with files skipped."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from server.services.history_import import write_plan
+    from server.services.history_plan import check_checkout, plan_import
+
+    root = Path(args.path)
+    check_checkout(root)  # CheckoutInvalid: exit 2, before the database is touched
+    try:
+        _, db = _open(args)
+    except (SQLAlchemyError, OSError, ValueError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        print(
+            f"speedrun records import: error: cannot open the database: {reason}", file=sys.stderr
+        )
+        return 1
+    try:
+        summary = write_plan(db, plan_import(root))
+    except SQLAlchemyError as exc:
+        reason = str(exc).strip().splitlines()[0]
+        print(
+            f"speedrun records import: error: nothing was imported (rolled back): {reason}",
+            file=sys.stderr,
+        )
+        return 1
+    finally:
+        db.dispose()
+    print("\n".join(summary.lines()))
+    return 0
+
+
 def _db_option(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--db",
@@ -137,3 +171,13 @@ def register(sub: Any) -> None:
     p4.set_defaults(handler=_reported(run_reverify))
     for parser in (p, p2, p3, p4):
         _db_option(parser)
+
+    records = sub.add_parser("records", help="the speedrun's record history")
+    rcmds = records.add_subparsers(dest="records_command", metavar="ACTION", required=True)
+    imp = rcmds.add_parser(
+        "import",
+        help="import a modded-nanogpt checkout (README tables + records/ logs) as history",
+    )
+    imp.add_argument("path", help="a checkout of github.com/KellerJordan/modded-nanogpt")
+    _db_option(imp)
+    imp.set_defaults(handler=run_records_import)

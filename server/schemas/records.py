@@ -7,6 +7,7 @@ from datetime import datetime
 from pydantic import BaseModel
 
 from server.schemas.common import SummaryPublic, TrackRef
+from server.schemas.history import ImportedPublic
 from server.schemas.runs import RunBrief
 from server.schemas.tracks import TrackPublic
 
@@ -110,6 +111,7 @@ class RecordEntry(BaseModel):
     evidence: EvidencePublic
     url: str
     source_url: str | None
+    imported: ImportedPublic | None = None  # imported history: what the README claims
 
 
 class RecordPublic(RecordEntry):

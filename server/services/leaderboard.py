@@ -10,9 +10,9 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from server.models import Attempt, Record, Run, User, Verification, utcnow
@@ -28,7 +28,7 @@ from server.schemas.records import (
     RecordPublic,
     VerificationPublic,
 )
-from server.services import catalog, runners
+from server.services import catalog, history, runners
 from server.services.attempts import RunFigures, attempt_runs, compute_stats, stats_from_json
 from server.services.views import API, run_brief, summary_public, track_public
 from speedrun.tracks import Track
@@ -163,13 +163,26 @@ def _entry(record: Record, rank: int, track: Track, ctx: _Context) -> RecordEntr
         evidence=_evidence(record, st.official, counted, ctx),
         url=f"{API}/records/{record.id}",
         source_url=f"{API}/attempts/{attempt.id}/source" if attempt.source_sha256 else None,
+        imported=history.imported_public(record, mean_ms),
     )
 
 
+def _rank_figure(record: Record, entry: RecordEntry, track: Track) -> float:
+    """What a record is ranked by: its mean time; an imported record's claimed (README) time,
+    or its claimed steps on a track ranked by steps. Missing figures rank last."""
+    if track.ranked_by == "steps":
+        figure: float | None = record.claimed_steps
+    elif record.claimed_time_ms is not None:
+        figure = record.claimed_time_ms
+    else:
+        figure = entry.time_ms.mean if entry.time_ms else None
+    return float("inf") if figure is None else figure
+
+
 def _ranked(records: list[Record], ctx: _Context, track: Track) -> list[RecordEntry]:
-    entries = [_entry(r, 0, track, ctx) for r in records]
-    entries.sort(key=lambda e: (e.time_ms.mean if e.time_ms else float("inf"), e.record_id))
-    return [e.model_copy(update={"rank": i + 1}) for i, e in enumerate(entries)]
+    pairs = [(r, _entry(r, 0, track, ctx)) for r in records]
+    pairs.sort(key=lambda p: (_rank_figure(p[0], p[1], track), p[1].record_id))
+    return [e.model_copy(update={"rank": i + 1}) for i, (_, e) in enumerate(pairs)]
 
 
 def track_records(session: Session, track: Track) -> list[RecordEntry]:
@@ -178,15 +191,23 @@ def track_records(session: Session, track: Track) -> list[RecordEntry]:
     return _ranked(records, _load(session, records), track) if records else []
 
 
-def _rank(session: Session, record: Record) -> int:
-    """The record's place on its track, ordered as the leaderboard orders (mean time, then
-    id; no time last), counted in SQL instead of building the whole board."""
-    mean = session.scalar(select(Attempt.time_ms_mean).where(Attempt.id == record.attempt_id))
-    tm = Attempt.time_ms_mean
-    if mean is None:
+def _rank_column(track: Track) -> ColumnElement[Any]:
+    """`_rank_figure` in SQL."""
+    if track.ranked_by == "steps":
+        return Record.claimed_steps.expression
+    return func.coalesce(Record.claimed_time_ms, Attempt.time_ms_mean)
+
+
+def _rank(session: Session, record: Record, track: Track) -> int:
+    """The record's place on its track, ordered as the leaderboard orders (its rank figure,
+    then id; none last), counted in SQL instead of building the whole board."""
+    tm = _rank_column(track)
+    own = select(tm).join_from(Record, Attempt, Attempt.id == Record.attempt_id)
+    figure = session.scalar(own.where(Record.id == record.id))
+    if figure is None:
         ahead = tm.is_not(None) | (tm.is_(None) & (Record.id < record.id))
     else:
-        ahead = (tm < mean) | ((tm == mean) & (Record.id < record.id))
+        ahead = (tm < figure) | ((tm == figure) & (Record.id < record.id))
     query = (
         select(func.count())
         .select_from(Record)
@@ -203,7 +224,7 @@ def record_public(session: Session, record_id: int) -> RecordPublic:
     if record is None:
         raise NotFound("unknown-record", f"no record {record_id}")
     track = catalog.track(record.track_id, record.track_version)
-    rank = _rank(session, record)
+    rank = _rank(session, record, track)
     ctx = _load(session, [record])
     entry = _entry(record, rank, track, ctx)
     names = runners.runner_names(session)

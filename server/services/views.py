@@ -127,7 +127,9 @@ def run_curve(session: Session, run: Run) -> tuple[CurvePublic | None, str | Non
         return None, str(exc)
     if not parsed:
         return None, "the log holds no steps"
-    last = parsed[-1]
+    # an imported log file may hold several runs (track 3): the manifest names this one's
+    index = json.loads(run.manifest_json).get("run_index") if run.origin == "imported" else None
+    last = parsed[index - 1] if isinstance(index, int) and 0 < index <= len(parsed) else parsed[-1]
     curve = CurvePublic(
         format=last.format,
         total_steps=last.total_steps,
