@@ -42,31 +42,31 @@ class ServerError(Exception):
         self.headers = headers or {}
 
 
-class BadRequest(ServerError):  # noqa: N818 (HTTP names)
+class BadRequest(ServerError):
     status, title = 422, "Invalid request"
 
 
-class Unauthorized(ServerError):  # noqa: N818 (HTTP names)
+class Unauthorized(ServerError):
     status, title = 401, "Not authenticated"
 
 
-class Forbidden(ServerError):  # noqa: N818 (HTTP names)
+class Forbidden(ServerError):
     status, title = 403, "Forbidden"
 
 
-class NotFound(ServerError):  # noqa: N818 (HTTP names)
+class NotFound(ServerError):
     status, title = 404, "Not found"
 
 
-class Conflict(ServerError):  # noqa: N818 (HTTP names)
+class Conflict(ServerError):
     status, title = 409, "Conflict"
 
 
-class TooLarge(ServerError):  # noqa: N818 (HTTP names)
+class TooLarge(ServerError):
     status, title = 413, "Request body too large"
 
 
-class RateLimited(ServerError):  # noqa: N818 (HTTP names)
+class RateLimited(ServerError):
     status, title = 429, "Too many requests"
 
 

@@ -76,7 +76,9 @@ def build_synthetic(dataset: Dataset, folder: Path) -> list[FetchedFile]:
     for pinned, seed, n_tokens in plan:
         path = folder / pinned.name
         if path.exists() and pinned.sha256 and shards.sha256_file(path) == pinned.sha256:
-            out.append(FetchedFile(pinned.name, path, pinned.sha256, path.stat().st_size, "verified"))
+            out.append(
+                FetchedFile(pinned.name, path, pinned.sha256, path.stat().st_size, "verified")
+            )
             continue
         built = corpus.generate(language, n_tokens, seed=seed)
         tmp = folder / (pinned.name + ".building")

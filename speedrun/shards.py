@@ -48,7 +48,9 @@ def read_header(path: str | os.PathLike[str]) -> int:
     if magic != SHARD_MAGIC:
         raise ShardError(name, f"wrong magic number {magic} (expected {SHARD_MAGIC})")
     if version != SHARD_VERSION:
-        raise ShardError(name, f"unknown shard version {version} (this reader knows {SHARD_VERSION})")
+        raise ShardError(
+            name, f"unknown shard version {version} (this reader knows {SHARD_VERSION})"
+        )
     if count < 0:
         raise ShardError(name, f"negative token count {count} in header")
     expected = HEADER_BYTES + 2 * count

@@ -61,7 +61,7 @@ TRACK_IDS = {
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-class CheckoutInvalid(UsageError):  # noqa: N818 (named like BundleInvalid)
+class CheckoutInvalid(UsageError):
     """PATH is not a modded-nanogpt checkout (no README.md, or no records/ folder)."""
 
 

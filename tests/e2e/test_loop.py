@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from support.loop import Server, get_json, kill_matching, speedrun, start_agent, wait_until
 from support.postgres import free_port
 
