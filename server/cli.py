@@ -5,6 +5,7 @@
     speedrun admin runner-revoke NAME [--db URL]
     speedrun admin token-create USER [--db URL]      (prints the token once)
     speedrun admin reverify RECORD_ID [--runs N] [--db URL]
+    speedrun admin reverify-due [--top-k K] [--every-days D] [--runs N] [--db URL]
     speedrun records import PATH [--db URL]          (a modded-nanogpt checkout's history)
 
 `--db` takes a SQLAlchemy URL or a file path; default $SPEEDRUN_DB, else ./var/speedrun.db.
@@ -101,6 +102,26 @@ def run_reverify(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_reverify_due(args: argparse.Namespace) -> int:
+    """The policy's periodic scan, once: re-run the top K records not checked for D days."""
+    from server.models import utcnow
+    from server.services.reverify_policy import schedule_due
+
+    settings, db = _open(args)
+    top_k = args.top_k if args.top_k is not None else settings.reverify_top_k
+    days = args.every_days if args.every_days is not None else settings.reverify_every_days
+    with db.write() as session:
+        jobs = schedule_due(
+            session,
+            utcnow(),
+            top_k=top_k,
+            every_days=days,
+            runs=args.runs or settings.reverify_runs,
+        )
+    print(f"{len(jobs)} re-verification jobs queued" + (f": {jobs}" if jobs else ""))
+    return 0
+
+
 def run_records_import(args: argparse.Namespace) -> int:
     """Import a modded-nanogpt checkout; exit 0 when it imported, even with files skipped."""
     from sqlalchemy.exc import SQLAlchemyError
@@ -169,7 +190,14 @@ def register(sub: Any) -> None:
     p4.add_argument("record_id", type=int)
     p4.add_argument("--runs", type=int, default=None, help="default: the track's runs_required")
     p4.set_defaults(handler=_reported(run_reverify))
-    for parser in (p, p2, p3, p4):
+    p5 = cmds.add_parser("reverify-due", help="queue re-runs of the top records due a check")
+    p5.add_argument("--top-k", type=int, default=None, help="default $SPEEDRUN_REVERIFY_TOP_K")
+    p5.add_argument(
+        "--every-days", type=float, default=None, help="default $SPEEDRUN_REVERIFY_EVERY_DAYS"
+    )
+    p5.add_argument("--runs", type=int, default=None, help="default: the track's runs_required")
+    p5.set_defaults(handler=_reported(run_reverify_due))
+    for parser in (p, p2, p3, p4, p5):
         _db_option(parser)
 
     records = sub.add_parser("records", help="the speedrun's record history")
