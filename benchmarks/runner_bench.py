@@ -59,19 +59,30 @@ def clock(common: list[str], variant: Path, work: Path, runs: int) -> dict[str, 
     rows = []
     for m in manifests(out):
         fig = m["figures"]
+        script_ms = fig["self_reported_train_time_ms"]
+        # Untimed time beyond the track's cap is charged as time (a rule, not a clock error):
+        # take it out to compare the two clocks themselves.
+        excess_ms = max(0.0, (fig["untimed_ms"] or 0) - (fig["untimed_cap_ms"] or 0))
+        clock_ms = fig["time_ms"] - excess_ms if fig["time_ms"] is not None else None
         rows.append(
             {
                 "status": m["exit"]["status"],
                 "runner_ms": fig["time_ms"],
-                "script_ms": fig["self_reported_train_time_ms"],
-                "ratio": fig["time_ms"] / fig["self_reported_train_time_ms"]
-                if fig["time_ms"] and fig["self_reported_train_time_ms"]
-                else None,
+                "script_ms": script_ms,
+                "ratio": fig["time_ms"] / script_ms if fig["time_ms"] and script_ms else None,
                 "untimed_ms": fig["untimed_ms"],
+                "cap_excess_ms": excess_ms,
+                "clock_ratio": clock_ms / script_ms if clock_ms and script_ms else None,
             }
         )
-    worst = max(abs(r["ratio"] - 1) for r in rows if r["ratio"] is not None)
-    return {"attempts": rows, "worst_disagreement": worst, "goal": "<= 0.01"}
+    ratios = [abs(r["ratio"] - 1) for r in rows if r["ratio"] is not None]
+    clocks = [abs(r["clock_ratio"] - 1) for r in rows if r["clock_ratio"] is not None]
+    return {
+        "attempts": rows,
+        "worst_disagreement": max(ratios, default=None),
+        "worst_clock_disagreement_excluding_cap_excess": max(clocks, default=None),
+        "goal": "<= 0.01",
+    }
 
 
 def bare_torchrun(variant: Path, track_id: str, data_dir: Path, work: Path) -> float:
