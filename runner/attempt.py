@@ -59,7 +59,10 @@ class SessionContext:
 
     @property
     def eval_limit_s(self) -> float:
-        return max(120.0, float(self.track.limits.untimed_cap_s))
+        # Generous: a busy host (several agents, CPU hogs) slows the evaluator too, and an
+        # evaluation cut short costs a whole training run.
+        limits = self.track.limits
+        return max(300.0, float(limits.untimed_cap_s), limits.wall_clock_s / 4)
 
 
 @dataclass(frozen=True)
