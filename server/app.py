@@ -3,22 +3,27 @@ not to), and mounts the API under /api/v1 and the pages at /. Nothing runs at im
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import resources
+from typing import Any
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from server.config import Settings
 from server.db import Database, migrate
 from server.deps import AppState
-from server.middleware import CachedLeaderboard
+from server.middleware import CachedLeaderboard, SecurityHeaders
 from server.problems import install_handlers
 from server.routes import health, jobs, pages, records, runners, runs, submissions, tracks
+from server.routes.pages_errors import install_page_errors
 from server.services.agent_auth import ReplayGuard
 from server.services.leaderboard import LeaderboardCache
+from server.services.pages_format import FILTERS
+from server.services.scheduler import ReverifyScheduler
 from speedrun import __version__
 
 
@@ -34,9 +39,13 @@ def create_app(settings: Settings, *, apply_migrations: bool = True) -> FastAPI:
     if apply_migrations:
         migrate(db)
 
+    scheduler = ReverifyScheduler(db, settings)
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        scheduler.start()
         yield
+        scheduler.stop()
         db.dispose()
 
     app = FastAPI(
@@ -49,9 +58,38 @@ def create_app(settings: Settings, *, apply_migrations: bool = True) -> FastAPI:
     cache = LeaderboardCache(settings.leaderboard_cache_ttl_s)
     app.state.speedrun = AppState(settings=settings, db=db, cache=cache, replay=ReplayGuard())
     app.add_middleware(CachedLeaderboard, cache=cache)
+    app.add_middleware(SecurityHeaders)  # added last: the outermost layer
+    templates = page_templates()
     install_handlers(app)
+    install_page_errors(app, templates)
     app.include_router(api_router())
-    web = resources.files("web")
-    app.include_router(pages.make_router(Jinja2Templates(directory=str(web / "templates"))))
-    app.mount("/static", StaticFiles(directory=str(web / "static"), check_dir=False), name="static")
+    app.include_router(pages.make_router(templates, board_ttl_s=settings.leaderboard_cache_ttl_s))
+    static = resources.files("web") / "static"
+    app.mount("/static", StaticFiles(directory=str(static), check_dir=False), name="static")
     return app
+
+
+def settings_context(request: Request) -> dict[str, Any]:
+    """What every page shows from the settings: the deployment's notice line, if any."""
+    settings: Settings = request.app.state.speedrun.settings
+    return {"notice": getattr(settings, "notice", "")}
+
+
+def page_templates() -> Jinja2Templates:
+    """The pages' Jinja environment (autoescaped): formatting filters, and `asset(name)`,
+    a static file's URL with a content hash so browsers may cache it for good."""
+    web = resources.files("web")
+    templates = Jinja2Templates(
+        directory=str(web / "templates"), context_processors=[settings_context]
+    )
+    templates.env.filters.update(FILTERS)
+    versions: dict[str, str] = {}
+
+    def asset(name: str) -> str:
+        if name not in versions:
+            data = (web / "static" / name).read_bytes()
+            versions[name] = hashlib.sha256(data).hexdigest()[:12]
+        return f"/static/{name}?v={versions[name]}"
+
+    templates.env.globals["asset"] = asset
+    return templates

@@ -46,6 +46,12 @@ class Settings(BaseSettings):
     # For demos and tests on machines without a container engine; production leaves it empty.
     extra_record_backends: list[str] = Field(default_factory=list)
     sql_echo: bool = False
+    # The pages' cost column: accelerator-hours (accelerators x mean time) x a price. An
+    # assumption shown beside every figure: on-demand 8x H100 rents for about 2 USD per GPU-hour.
+    price_per_accel_hour: float = Field(default=2.0, ge=0)
+    # CPU tracks count processes as accelerators: priced per process-hour (one vCPU-hour).
+    price_per_cpu_hour: float = Field(default=0.05, ge=0)
+    price_currency: str = "USD"
 
 
 def normalize_db_url(value: str) -> str:

@@ -1,26 +1,151 @@
-"""HTML pages rendered on the server (Jinja, autoescaped). For now one: the leaderboard of
-every visible track; its JSON twin is /api/v1/tracks/{track}/leaderboard."""
+"""HTML pages rendered on the server (Jinja, autoescaped), each with a JSON twin in the API:
+
+    /                      every public track's leaderboard    /api/v1/tracks
+    /tracks/{track}        one track, filtered and paginated   /api/v1/tracks/{track}/leaderboard
+    /records/{id}          a record and its evidence           /api/v1/records/{id}
+    /runs/{run_id}         one run (and /runs/{id}/log.txt)    /api/v1/runs/{run_id}
+    /submissions/{id}      a queued attempt, refreshing        /api/v1/submissions/{id}
+
+A page's URL with `.json` appended, or asked for with `Accept: application/json`, redirects
+to its twin. Errors on pages render `error.html` (see `pages_errors`).
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import PlainTextResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from server.deps import SessionDep
-from server.services import catalog, leaderboard, views
+from server.deps import SessionDep, StateDep
+from server.problems import NotFound
+from server.routes.common import Id, resolve
+from server.services import pages, pages_record, views
+from server.services.views import API
+
+Evidence = Annotated[str, Query(pattern="^(" + "|".join(pages.EVIDENCE_LEVELS) + ")$")]
+Version = Annotated[int | None, Query(ge=1, le=1_000_000)]
+PageNo = Annotated[int, Query(ge=1, le=1_000_000)]
+RunId = Annotated[str, Path(min_length=1, max_length=64)]
 
 
-def make_router(templates: Jinja2Templates) -> APIRouter:
+def wants_json(request: Request) -> bool:
+    accept = request.headers.get("accept", "")
+    return "application/json" in accept and "text/html" not in accept
+
+
+def make_router(templates: Jinja2Templates, *, board_ttl_s: float) -> APIRouter:
     router = APIRouter(include_in_schema=False)
+    boards = pages.BoardCache(board_ttl_s)
 
-    @router.get("/", response_class=HTMLResponse)
-    def index(request: Request, session: SessionDep, hidden: bool = False) -> HTMLResponse:
-        """Every visible track's leaderboard (`?hidden=1` adds the test-only tracks)."""
-        boards = [
-            {"track": views.track_public(t), "entries": leaderboard.track_records(session, t)}
-            for t in catalog.tracks(include_hidden=hidden)
+    def render(request: Request, name: str, json_url: str, **context: object) -> Response:
+        if wants_json(request):
+            return RedirectResponse(json_url, status_code=307)
+        context["json_url"] = json_url
+        return templates.TemplateResponse(request, name, context)
+
+    @router.get("/")
+    def index(
+        request: Request,
+        session: SessionDep,
+        state: StateDep,
+        hidden: bool = False,
+        evidence: Evidence = "all",
+    ) -> Response:
+        """Every visible track's best records (`?hidden=1` adds the test-only tracks)."""
+        shown = [
+            pages.build_board(
+                session,
+                t,
+                state.settings,
+                cache=boards,
+                evidence=evidence,
+                page_size=pages.INDEX_ROWS,
+                chart_id=f"progress-{t.id}",
+            )
+            for t in pages.index_tracks(include_hidden=hidden)
         ]
-        return templates.TemplateResponse(request, "leaderboard.html", {"boards": boards})
+        json_url = f"{API}/tracks" + ("?include_hidden=1" if hidden else "")
+        return render(
+            request,
+            "index.html",
+            json_url,
+            boards=shown,
+            evidence=evidence,
+            levels=pages.EVIDENCE_LEVELS,
+            hidden=hidden,
+        )
+
+    @router.get("/tracks/{track}.json")
+    def track_json(track: str, version: Version = None, page: PageNo = 1) -> Response:
+        t = resolve(track, version)
+        offset = (page - 1) * pages.PAGE_SIZE
+        url = f"{views.track_public(t).leaderboard_url}&limit={pages.PAGE_SIZE}&offset={offset}"
+        return RedirectResponse(url, status_code=307)
+
+    @router.get("/tracks/{track}")
+    def track_page(
+        request: Request,
+        session: SessionDep,
+        state: StateDep,
+        track: str,
+        version: Version = None,
+        evidence: Evidence = "all",
+        page: PageNo = 1,
+    ) -> Response:
+        board = pages.build_board(
+            session,
+            resolve(track, version),
+            state.settings,
+            cache=boards,
+            evidence=evidence,
+            page=page,
+        )
+        return render(
+            request,
+            "track.html",
+            board.json_url,
+            board=board,
+            evidence=evidence,
+            levels=pages.EVIDENCE_LEVELS,
+        )
+
+    @router.get("/records/{record_id}.json")
+    def record_json(record_id: Id) -> Response:
+        return RedirectResponse(f"{API}/records/{record_id}", status_code=307)
+
+    @router.get("/records/{record_id}")
+    def record_page(
+        request: Request, session: SessionDep, state: StateDep, record_id: Id
+    ) -> Response:
+        view = pages_record.record_view(session, record_id, state.settings, str(request.base_url))
+        return render(request, "record.html", f"{API}/records/{record_id}", v=view)
+
+    @router.get("/runs/{run_id}.json")
+    def run_json(run_id: RunId) -> Response:
+        return RedirectResponse(f"{API}/runs/{run_id}", status_code=307)
+
+    @router.get("/runs/{run_id}/log.txt")
+    def run_log(session: SessionDep, run_id: RunId) -> Response:
+        """The run's whole log as plain text (the pages show its head and tail)."""
+        text = views.run_log_text(session, views.get_run(session, run_id))
+        if text is None:
+            raise NotFound("no-log", f"run {run_id} has no stored log")
+        return PlainTextResponse(text)
+
+    @router.get("/runs/{run_id}")
+    def run_page(request: Request, session: SessionDep, run_id: RunId) -> Response:
+        view = pages_record.run_view(session, run_id)
+        return render(request, "run.html", f"{API}/runs/{run_id}", v=view)
+
+    @router.get("/submissions/{submission_id}.json")
+    def submission_json(submission_id: Id) -> Response:
+        return RedirectResponse(f"{API}/submissions/{submission_id}", status_code=307)
+
+    @router.get("/submissions/{submission_id}")
+    def submission_page(request: Request, session: SessionDep, submission_id: Id) -> Response:
+        view = pages_record.submission_view(session, submission_id)
+        return render(request, "submission.html", f"{API}/submissions/{submission_id}", v=view)
 
     return router

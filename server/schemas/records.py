@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel
+from pydantic import BaseModel, computed_field
 
 from server.schemas.common import SummaryPublic, TrackRef
 from server.schemas.history import ImportedPublic
@@ -112,6 +112,12 @@ class RecordEntry(BaseModel):
     url: str
     source_url: str | None
     imported: ImportedPublic | None = None  # imported history: what the README claims
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def page_url(self) -> str:
+        """The record's HTML page (this answer is its JSON twin)."""
+        return f"/records/{self.record_id}"
 
 
 class RecordPublic(RecordEntry):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, computed_field
 
 from server.schemas.common import TrackRef
 
@@ -38,6 +38,12 @@ class RunBrief(BaseModel):
     finished_at: datetime | None
     ingested_at: datetime
     url: str
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def page_url(self) -> str:
+        """The run's HTML page."""
+        return f"/runs/{self.run_id}"
 
 
 class CurvePoint(BaseModel):

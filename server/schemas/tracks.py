@@ -32,6 +32,9 @@ class TrackPublic(BaseModel):
     rules: RulesPublic
     time_limit_s: int
     leaderboard_url: str
+    family: str = "runner"  # runner | imported (the speedrun's self-reported history)
+    ranked_by: str = "time"  # time | steps (the optimization history track)
+    page_url: str | None = None  # the HTML twin
 
 
 class TracksPublic(BaseModel):

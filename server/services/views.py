@@ -54,6 +54,9 @@ def track_public(t: Track) -> TrackPublic:
             record_backends=list(r.record_backends),
         ),
         leaderboard_url=f"{API}/tracks/{t.id}/leaderboard?version={t.version}",
+        family=t.family,
+        ranked_by=t.ranked_by,
+        page_url=f"/tracks/{t.id}?version={t.version}",
     )
 
 
@@ -138,6 +141,17 @@ def run_curve(session: Session, run: Run) -> tuple[CurvePublic | None, str | Non
         warnings=list(last.warnings),
     )
     return curve, None
+
+
+def run_log_text(session: Session, run: Run) -> str | None:
+    """The run's full log (from its bundle, or its own blob for imported runs), if stored."""
+    return _log_text(session, run)
+
+
+def attempt_source(session: Session, attempt: Attempt) -> str | None:
+    """The variant's source code as stored, or None."""
+    blob = get_blob(session, attempt.source_sha256) if attempt.source_sha256 else None
+    return None if blob is None else blob.data.decode("utf-8", errors="replace")
 
 
 def _log_text(session: Session, run: Run) -> str | None:

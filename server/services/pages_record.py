@@ -1,0 +1,284 @@
+"""View models of the detail pages: a record (runs, loss curves, statistics, code and its
+diff against the record it beat, log, verification history, how to reproduce it), a run, and
+a submission. Curves come from each run's log, parsed once per process (logs never change).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter, OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+from markupsafe import Markup
+from sqlalchemy.orm import Session
+
+from server.config import Settings
+from server.models import Attempt, Run
+from server.schemas.jobs import SubmissionPublic
+from server.schemas.records import RecordPublic
+from server.schemas.runs import CurvePublic, RunBrief, RunPublic
+from server.services import catalog, leaderboard, runners, submissions, views
+from server.services.attempts import attempt_runs
+from server.services.charts import Series, lines_svg
+from server.services.pages import MAIN_TRACK, Badge, Price, badges, price_for
+from server.services.pages_format import fmt_duration_s, fmt_tokens
+from server.services.pages_text import (
+    Diff,
+    LogExcerpt,
+    highlight_python,
+    log_excerpt,
+    unified_diff,
+)
+from speedrun.tracks import Track
+
+MAX_DIFF_LINES = 5000
+_CURVES: OrderedDict[str, tuple[CurvePublic | None, str | None]] = OrderedDict()
+
+
+def cached_curve(session: Session, run: Run) -> tuple[CurvePublic | None, str | None]:
+    hit = _CURVES.get(run.run_id)
+    if hit is None:
+        hit = _CURVES[run.run_id] = views.run_curve(session, run)
+        if len(_CURVES) > 1024:
+            _CURVES.popitem(last=False)
+    return hit
+
+
+@dataclass(frozen=True)
+class Final:
+    """A run's last val point: the legend and the chart's data table."""
+
+    run: RunBrief
+    label: str
+    time_s: float | None
+    val_loss: float
+    step: int
+    points: int
+
+
+@dataclass(frozen=True)
+class Curves:
+    """Val-loss curves of some runs against training time and against tokens."""
+
+    time_chart: Markup
+    tokens_chart: Markup
+    finals: list[Final]  # in the order of the charts' series (colours s0..s7)
+    errors: list[tuple[RunBrief, str]]
+
+
+def _tokens_per_step(run: Run, track: Track) -> float:
+    figures = json.loads(run.manifest_json).get("figures", {})
+    tokens, steps = figures.get("train_tokens"), figures.get("steps")
+    if isinstance(tokens, int | float) and isinstance(steps, int) and steps > 0:
+        return float(tokens) / steps
+    return float(track.scale.batch_tokens)
+
+
+def run_label(b: RunBrief) -> str:
+    seed = f"seed {b.seed}" if b.seed is not None else b.run_id[:8]
+    return f"{seed} (re-verification)" if b.purpose == "reverify" else seed
+
+
+def build_curves(session: Session, runs: list[Run], track: Track, chart_id: str) -> Curves:
+    names = runners.runner_names(session)
+    by_time: list[Series] = []
+    by_tokens: list[Series] = []
+    finals: list[Final] = []
+    errors: list[tuple[RunBrief, str]] = []
+    for run in runs:
+        brief = views.run_brief(run, names)
+        curve, error = cached_curve(session, run)
+        if curve is None or not any(p.val_loss is not None for p in curve.val):
+            errors.append((brief, error or "no val points in the log"))
+            continue
+        label, per_step = run_label(brief), _tokens_per_step(run, track)
+        val = [(p.step, p.val_loss, p.train_time_ms) for p in curve.val if p.val_loss is not None]
+        by_time.append(Series(label, tuple((t / 1000, v) for _, v, t in val if t is not None)))
+        by_tokens.append(Series(label, tuple((s * per_step, v) for s, v, _ in val)))
+        step, loss, ms = val[-1]
+        finals.append(Final(brief, label, None if ms is None else ms / 1000, loss, step, len(val)))
+    target = track.rules.target_val_loss
+    common: dict[str, Any] = {"y_label": "val loss", "target": target}
+    n = len(by_time)
+    return Curves(
+        time_chart=lines_svg(
+            by_time,
+            chart_id=f"{chart_id}-time",
+            title=f"Val loss against training time, {n} runs",
+            desc=f"One line per run; the dashed line is the target {target}.",
+            x_label="training time",
+            x_format=fmt_duration_s,
+            **common,
+        ),
+        tokens_chart=lines_svg(
+            by_tokens,
+            chart_id=f"{chart_id}-tokens",
+            title=f"Val loss against training tokens, {n} runs",
+            desc=f"One line per run; the dashed line is the target {target}.",
+            x_label="training tokens",
+            x_format=fmt_tokens,
+            **common,
+        ),
+        finals=finals,
+        errors=errors,
+    )
+
+
+@dataclass(frozen=True)
+class RecordView:
+    record: RecordPublic
+    track: Track
+    badges: list[Badge]
+    price: Price
+    cost: float | None
+    previous: RecordPublic | None
+    curves: Curves
+    code: Markup | None
+    code_lines: int
+    diff: Diff | None
+    diff_cut: bool
+    log: LogExcerpt | None
+    log_run: RunBrief | None
+    reproduce: list[str]
+
+
+def _source(session: Session, attempt_id: int) -> str | None:
+    return views.attempt_source(session, session.get_one(Attempt, attempt_id))
+
+
+def _diff(previous: RecordPublic | None, prev_src: str | None, src: str | None) -> Diff | None:
+    if previous is None or prev_src is None or src is None:
+        return None
+    label = previous.name or previous.variant_sha256[:12]
+    return unified_diff(
+        prev_src, src, f"record {previous.record_id} ({label})", "this record", context=3
+    )
+
+
+def _first_log(session: Session, runs: list[Run]) -> tuple[LogExcerpt | None, Run | None]:
+    for run in sorted(runs, key=lambda r: r.purpose != "claim"):
+        text = views.run_log_text(session, run)
+        if text:
+            return log_excerpt(text), run
+    return None, None
+
+
+def reproduce_commands(rec: RecordPublic, track: Track, runs: list[Run], base: str) -> list[str]:
+    """The exact commands: fetch this code (checked by sha256), the data, run it as it ran
+    (the image its runs used, by digest). Imported history runs on the main runner track."""
+    lines = []
+    if track.family == "imported":
+        lines.append(f"# {track.key} is imported history: run the code on a runner track")
+        track = catalog.track(MAIN_TRACK)
+    images = Counter(r.image_digest for r in runs if r.image_digest)
+    image = images.most_common(1)[0][0] if images else None
+    backend = "local" if runs and not image and runs[0].backend == "local" else "docker"
+    run = (
+        f"speedrun run train_gpt.py --track {track.key} --runs {track.rules.runs_required} "
+        f"--backend {backend}" + (f" --image {image}" if image else "")
+    )
+    if backend == "local":
+        lines.append("# these runs used the local backend (no container, no image digest)")
+    return [
+        *lines,
+        f"curl -fsSL {base.rstrip('/')}/api/v1/attempts/{rec.attempt_id}/source -o train_gpt.py",
+        f"echo '{rec.variant_sha256}  train_gpt.py' | sha256sum -c -",
+        f"speedrun data fetch --track {track.key}",
+        run,
+    ]
+
+
+def record_view(session: Session, record_id: int, settings: Settings, base: str) -> RecordView:
+    rec = leaderboard.record_public(session, record_id)
+    track = catalog.track(rec.track.id, rec.track.version)
+    runs = [views.get_run(session, b.run_id) for b in rec.runs]
+    previous = None
+    if rec.previous_record_id is not None:
+        previous = leaderboard.record_public(session, rec.previous_record_id)
+    src = _source(session, rec.attempt_id)
+    diff = _diff(previous, _source(session, previous.attempt_id) if previous else None, src)
+    cut = diff is not None and len(diff.lines) > MAX_DIFF_LINES
+    if diff is not None and cut:
+        diff = Diff(diff.lines[:MAX_DIFF_LINES], diff.added, diff.removed)
+    log, log_run = _first_log(session, runs)
+    price = price_for(track, settings)
+    names = runners.runner_names(session)
+    return RecordView(
+        record=rec,
+        track=track,
+        badges=badges(rec),
+        price=price,
+        cost=price.cost(rec.cost.accelerator_hours),
+        previous=previous,
+        curves=build_curves(session, runs, track, "curves"),
+        code=highlight_python(src) if src is not None else None,
+        code_lines=src.count("\n") + 1 if src else 0,
+        diff=diff,
+        diff_cut=cut,
+        log=log,
+        log_run=views.run_brief(log_run, names) if log_run else None,
+        reproduce=reproduce_commands(rec, track, runs, base),
+    )
+
+
+@dataclass(frozen=True)
+class RunView:
+    run: RunPublic
+    track: Track
+    curves: Curves
+    log: LogExcerpt | None
+    fingerprint: list[tuple[str, list[tuple[str, str]]]]
+
+
+def _fingerprint(manifest: dict[str, Any]) -> list[tuple[str, list[tuple[str, str]]]]:
+    """The manifest's fingerprint as (section, [(key, value)]) for a definition list."""
+    out = []
+    for section, values in (manifest.get("fingerprint") or {}).items():
+        if isinstance(values, dict):
+            items = [(str(k), _plain(v)) for k, v in values.items()]
+            out.append((str(section), items))
+        elif values is not None:
+            out.append((str(section), [("value", _plain(values))]))
+    return out
+
+
+def _plain(v: Any) -> str:
+    return v if isinstance(v, str) else json.dumps(v, sort_keys=True)
+
+
+def run_view(session: Session, run_id: str) -> RunView:
+    run = views.get_run(session, run_id)
+    public = views.run_public(session, run)
+    track = catalog.track(run.track_id, run.track_version)
+    text = views.run_log_text(session, run)
+    return RunView(
+        run=public,
+        track=track,
+        curves=build_curves(session, [run], track, "run"),
+        log=log_excerpt(text) if text else None,
+        fingerprint=_fingerprint(public.manifest),
+    )
+
+
+@dataclass(frozen=True)
+class SubmissionView:
+    sub: SubmissionPublic
+    track: Track
+    runs: list[RunBrief]
+    active: bool  # still queued or running: the page refreshes itself
+    code: Markup | None
+
+
+def submission_view(session: Session, submission_id: int) -> SubmissionView:
+    sub = views.submission_public(session, submissions.get_submission(session, submission_id))
+    attempt = views.get_attempt(session, sub.attempt_id)
+    names = runners.runner_names(session)
+    src = views.attempt_source(session, attempt)
+    return SubmissionView(
+        sub=sub,
+        track=catalog.track(sub.track.id, sub.track.version),
+        runs=[views.run_brief(r, names) for r in attempt_runs(session, attempt.id)],
+        active=sub.job.state in ("PENDING", "RUNNING"),
+        code=highlight_python(src) if src is not None else None,
+    )
