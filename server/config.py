@@ -45,6 +45,16 @@ class Settings(BaseSettings):
     # Backends counted as official on every track besides the track's own record_backends.
     # For demos and tests on machines without a container engine; production leaves it empty.
     extra_record_backends: list[str] = Field(default_factory=list)
+    # Re-verification policy (services/reverify_policy.py, services/scheduler.py): the top K
+    # records of each track are re-run when their last check is older than D days; the scan
+    # runs every `reverify_scan_interval_s` seconds (0 turns it off).
+    reverify_top_k: int = Field(default=3, ge=1)
+    reverify_every_days: float = Field(default=7.0, ge=0)
+    reverify_scan_interval_s: float = Field(default=3600.0, ge=0)
+    # Runs per re-verification job; unset means the track's runs_required.
+    reverify_runs: int | None = Field(default=None, ge=1)
+    # A line shown on every page, e.g. the demo's "local backend, not sandboxed" label.
+    notice: str = ""
     sql_echo: bool = False
     # The pages' cost column: accelerator-hours (accelerators x mean time) x a price. An
     # assumption shown beside every figure: on-demand 8x H100 rents for about 2 USD per GPU-hour.
