@@ -146,7 +146,9 @@ def report(out: Path, tag: str) -> dict[str, Any]:
 
 
 def no_runner_containers(engine: Any) -> bool:
-    return not engine.containers.list(all=True, filters={"label": "speedrun.runner"})
+    """None of this process's containers is left (others may share the engine's storage)."""
+    owner = f"speedrun.owner={socket.gethostname()}:{os.getpid()}"
+    return not engine.containers.list(all=True, filters={"label": owner})
 
 
 # ----------------------------------------------------------------- the reference variant
