@@ -413,7 +413,9 @@ def test_fake_claims_lose_to_the_runners_figures(
     fig = m["figures"]
     assert m["exit"]["status"] == "completed"
     assert fig["self_reported_val_loss"] == 1.0 and fig["self_reported_train_time_ms"] == 1.0
-    assert fig["time_ms"] > 500 and fig["val_loss"] > 3.0  # the runner's own figures count
+    # The runner's own figures count: 20 real steps take hundreds of ms (377 ms seen on a busy
+    # CI host), far from the 1 ms claimed; the bound only has to sit well above the claim.
+    assert fig["time_ms"] > 50 and fig["val_loss"] > 3.0
     assert fig["time_disagreement"] > 0.9
     flags = " ".join(m["flags"])
     assert "time-disagreement" in flags and "loss-disagreement" in flags
