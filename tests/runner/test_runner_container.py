@@ -460,6 +460,9 @@ def test_an_interrupted_runner_removes_its_container(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # As at a terminal: a suite started in the background (`cmd &` in a script) hands its
+        # children SIGINT ignored, and Python then never installs its KeyboardInterrupt handler.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     owner = f"{socket.gethostname()}:{proc.pid}"
     deadline = time.monotonic() + 120
