@@ -11,15 +11,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from markupsafe import Markup
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from server.config import Settings
-from server.models import Attempt, Run
+from server.models import Attempt, Record, Run
 from server.schemas.jobs import SubmissionPublic
-from server.schemas.records import RecordPublic
+from server.schemas.records import RecordPublic, StatsPublic
 from server.schemas.runs import CurvePublic, RunBrief, RunPublic
-from server.services import catalog, leaderboard, runners, submissions, views
-from server.services.attempts import attempt_runs
+from server.services import catalog, leaderboard, records, runners, submissions, views
+from server.services.attempts import attempt_runs, compute_stats, figures_of
 from server.services.charts import Series, lines_svg
 from server.services.pages import MAIN_TRACK, Badge, Price, badges, price_for
 from server.services.pages_format import fmt_duration_s, fmt_tokens
@@ -262,23 +263,55 @@ def run_view(session: Session, run_id: str) -> RunView:
 
 
 @dataclass(frozen=True)
+class Verdict:
+    """Where the submission's attempt stands: its statistics under the track's rule, the
+    record it made, or why it is not (yet) one."""
+
+    stats: StatsPublic
+    record_id: int | None  # the record this attempt became
+    current_id: int | None  # the track's current record, when it is another attempt's
+    beat: records.Beat | None  # the comparison with that record, once the rule is met
+
+
+def attempt_verdict(session: Session, attempt: Attempt, track: Track) -> Verdict:
+    runs = attempt_runs(session, attempt.id)
+    st = compute_stats([figures_of(r) for r in runs], track)
+    record = session.scalar(select(Record).where(Record.attempt_id == attempt.id))
+    current = records.current_record(session, track.id, track.version)
+    if current is not None and current.attempt_id == attempt.id:
+        current = None
+    beat = None
+    if record is None and current is not None and st.qualifies:
+        beat = records.compare_to_record(session, track, runs, current)
+    return Verdict(
+        stats=views.stats_public(st),
+        record_id=record.id if record else None,
+        current_id=current.id if current else None,
+        beat=beat,
+    )
+
+
+@dataclass(frozen=True)
 class SubmissionView:
     sub: SubmissionPublic
     track: Track
     runs: list[RunBrief]
     active: bool  # still queued or running: the page refreshes itself
     code: Markup | None
+    verdict: Verdict
 
 
 def submission_view(session: Session, submission_id: int) -> SubmissionView:
     sub = views.submission_public(session, submissions.get_submission(session, submission_id))
     attempt = views.get_attempt(session, sub.attempt_id)
+    track = catalog.track(sub.track.id, sub.track.version)
     names = runners.runner_names(session)
     src = views.attempt_source(session, attempt)
     return SubmissionView(
         sub=sub,
-        track=catalog.track(sub.track.id, sub.track.version),
+        track=track,
         runs=[views.run_brief(r, names) for r in attempt_runs(session, attempt.id)],
         active=sub.job.state in ("PENDING", "RUNNING"),
         code=highlight_python(src) if src is not None else None,
+        verdict=attempt_verdict(session, attempt, track),
     )

@@ -228,6 +228,47 @@ def test_submission_page_refreshes_while_queued(client, app):
     assert "FINISHED" in done and "refresh" not in done and "poll.js" not in done
 
 
+def _verdict(html: str, field: str) -> str:
+    match = re.search(rf'data-verdict="{field}">(.*?)</(?:span|dd)>', html, re.S)
+    assert match, html
+    return re.sub(r"<[^>]+>", "", match.group(1)).strip()
+
+
+def test_submission_page_says_why_an_attempt_is_or_is_not_the_record(client, app, key):
+    record = _record(client, key, "print('the record')\n", time_ms=1000.0)
+    with app.state.speedrun.db.write() as s:
+        _, token = create_token(s, "submitter")
+    ids = {}
+    for name, source in (("slower", "print('slower')\n"), ("faster", "print('faster')\n")):
+        answer = client.post(
+            "/api/v1/submissions",
+            json={"track": "cpu-smoke", "source": source, "description": name},
+            headers={"authorization": f"Bearer {token}"},
+        )
+        assert answer.status_code == 201, answer.text
+        ids[name] = answer.json()["id"]
+    html = client.get(f"/submissions/{ids['slower']}").text
+    assert _verdict(html, "rule").startswith("not met")
+    assert _verdict(html, "outcome") == f"not a record (yet); the current one is record {record}"
+    for seed in (0, 1):  # five times slower than the record: qualifies, but does not beat it
+        bundle = make_bundle(
+            key, source="print('slower')\n", time_ms=5000.0 + seed, val_loss=LOSS, seed=seed
+        )
+        assert client.post("/api/v1/runs", content=bundle).status_code == 201
+    html = client.get(f"/submissions/{ids['slower']}").text
+    assert _verdict(html, "rule") == "met"
+    outcome = _verdict(html, "outcome")
+    assert outcome.startswith(f"not a record: does not beat record {record} (Welch p="), outcome
+    assert f'href="/records/{record}"' in html
+    for seed in (0, 1):
+        bundle = make_bundle(
+            key, source="print('faster')\n", time_ms=200.0 + seed, val_loss=LOSS, seed=seed
+        )
+        made = client.post("/api/v1/runs", content=bundle).json()["records_established"]
+    html = client.get(f"/submissions/{ids['faster']}").text
+    assert made and _verdict(html, "outcome") == f"record {made[0]}"
+
+
 def _imported_log(steps: int, time_ms: float, loss: float) -> bytes:
     return step_log(time_ms, loss, steps=steps).encode()
 
