@@ -58,10 +58,12 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
         "DEMO_BACKEND": "docker",
         "DEMO_VARIANTS": "seed-recipe",
         "VENV": str(Path(sys.executable).parent.parent),
-        # Re-runs: one per job to keep CI short; a band of +-25% around the record's mean
-        # time, so that only a real slowdown (not CI noise) reads as drift.
+        # Re-runs: one per job to keep CI short; a band of +-75% around the record's mean
+        # time, so that only a real slowdown reads as drift, not CI noise: one unhogged re-run
+        # on a busy CI host took 1.42x the record's mean (89 s beside 58-65 s), while four CPU
+        # hogs beside the two trainers make it about 3x (two hogs measured 2.3x).
         "SPEEDRUN_REVERIFY_RUNS": "1",
-        "SPEEDRUN_REVERIFY_TIME_TOLERANCE": "0.25",
+        "SPEEDRUN_REVERIFY_TIME_TOLERANCE": "0.75",
         "SPEEDRUN_REVERIFY_SCAN_INTERVAL_S": "0",
     }
     done = subprocess.run(
@@ -164,7 +166,7 @@ def test_a_scheduled_reverification_reproduces_it(demo: Demo, second_agent: None
 def test_a_slowed_rerun_is_flagged_as_drifted(demo: Demo, second_agent: None) -> None:
     record_id = _record(demo)["record_id"]
     hog = "import itertools\nfor _ in itertools.count(): pass\n"
-    hogs = [subprocess.Popen([sys.executable, "-c", hog]) for _ in range(2)]
+    hogs = [subprocess.Popen([sys.executable, "-c", hog]) for _ in range(4)]
     try:
         demo.server.admin("reverify", str(record_id), "--runs", "1")
         entries = wait_until(lambda: _reverified(demo, record_id, 2), 2400, "the slow re-run", 5)
