@@ -35,21 +35,35 @@ from support.loop import (  # noqa: E402
 )
 
 
-def variants(n: int, folder: Path) -> list[Path]:
-    base = [
-        REPO / "records" / "seed-recipe" / "train_gpt.py",
-        REPO / "records" / "llmc-baseline" / "train_gpt.py",
-    ]
+def variants(n: int, folder: Path, names: list[str]) -> list[Path]:
+    """n variants from records/<name>/train_gpt.py, cycling through `names`; copies beyond the
+    first of each get a comment line, so each job is its own attempt."""
+    base = [REPO / "records" / name / "train_gpt.py" for name in names]
     out = []
     for i in range(n):
-        src = base[i % 2]
-        if i < 2:
+        src = base[i % len(base)]
+        if i < len(base):
             out.append(src)
             continue
         copy = folder / f"variant_{i}.py"
         copy.write_text(src.read_text() + f"\n# copy {i}: a distinct variant for the queue\n")
         out.append(copy)
     return out
+
+
+def run_outcomes(server, job: dict) -> str:
+    """Each run of the job as the server holds it: a job can finish with failed runs."""
+    parts = []
+    for run_id in job["runs_done"]:
+        run = server.api(f"/runs/{run_id}")
+        status = run.get("status") or run.get("manifest", {}).get("exit", {}).get("status")
+        t, loss = run.get("time_ms"), run.get("val_loss")
+        parts.append(
+            f"{status} {t / 1000:.0f} s {loss:.3f}"
+            if t and loss
+            else f"{status} ({run.get('exit_reason')})"
+        )
+    return "; ".join(parts) or "-"
 
 
 def _seconds(job: dict) -> float:
@@ -64,6 +78,12 @@ def main() -> None:
     ap.add_argument("--track", default="cpu-tiny")
     ap.add_argument("--backend", default="local", choices=["local", "docker"])
     ap.add_argument("--db", default=None, help="a PostgreSQL URL (default: a throwaway server)")
+    ap.add_argument(
+        "--variants",
+        nargs="+",
+        default=["seed-recipe", "llmc-baseline"],
+        help="records/ folders to submit, cycled (the baseline takes ~11 min a run on cpu-tiny)",
+    )
     args = ap.parse_args()
     with ExitStack() as stack:
         folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="scale-out-")))
@@ -83,7 +103,7 @@ def main() -> None:
         token = server.admin("token-create", "bench").strip().splitlines()[-1]
         subs = [
             submit(server, v, args.track, token, f"scale-out {i}")
-            for i, v in enumerate(variants(args.agents, folder))
+            for i, v in enumerate(variants(args.agents, folder, args.variants))
         ]
         started = time.monotonic()
         agents = []
@@ -105,14 +125,16 @@ def main() -> None:
             every_s=5,
         )
         wall = time.monotonic() - started
+        outcomes = {job["id"]: run_outcomes(server, job) for job in jobs}
     print(
         f"{args.agents} agents, {len(jobs)} jobs on {args.track} ({args.backend} backend), PostgreSQL"
     )
-    print("| job | agent | state | runs | wall (s) |")
-    print("|---|---|---|---|---|")
+    print("| job | agent | state | runs | wall (s) | each run: status, time, val loss |")
+    print("|---|---|---|---|---|---|")
     for job in jobs:
         print(
-            f"| {job['id']} | {job['runner']} | {job['state']} | {len(job['runs_done'])} | {_seconds(job):.0f} |"
+            f"| {job['id']} | {job['runner']} | {job['state']} | {len(job['runs_done'])} "
+            f"| {_seconds(job):.0f} | {outcomes[job['id']]} |"
         )
     total = sum(_seconds(j) for j in jobs)
     print(

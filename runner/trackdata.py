@@ -35,6 +35,9 @@ def prepare_track_data(
     train_shards: int | None = None,
 ) -> TrackData:
     """`train_shards` limits a hub dataset to its first N train shards (default: all)."""
+    # Absolute paths: the variant's process (a local subprocess, or the engine's bind mounts)
+    # does not start in this process's working directory, so a relative `data` would miss.
+    data_dir = data_dir.resolve()
     fetched = fetch_track_data(track, data_dir, train_shards=train_shards, progress=progress)
     by_name = {f.name: f for f in fetched}
     dataset = track.dataset
