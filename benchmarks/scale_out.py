@@ -85,6 +85,9 @@ def main() -> None:
         help="records/ folders to submit, cycled (the baseline takes ~11 min a run on cpu-tiny)",
     )
     args = ap.parse_args()
+    missing = [v for v in args.variants if not (REPO / "records" / v / "train_gpt.py").is_file()]
+    if missing:
+        ap.error(f"no records/<name>/train_gpt.py for: {', '.join(missing)}")
     with ExitStack() as stack:
         folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="scale-out-")))
         db = args.db
