@@ -273,8 +273,7 @@ class Verdict:
     beat: records.Beat | None  # the comparison with that record, once the rule is met
 
 
-def attempt_verdict(session: Session, attempt: Attempt, track: Track) -> Verdict:
-    runs = attempt_runs(session, attempt.id)
+def attempt_verdict(session: Session, attempt: Attempt, track: Track, runs: list[Run]) -> Verdict:
     st = compute_stats([figures_of(r) for r in runs], track)
     record = session.scalar(select(Record).where(Record.attempt_id == attempt.id))
     current = records.current_record(session, track.id, track.version)
@@ -307,11 +306,12 @@ def submission_view(session: Session, submission_id: int) -> SubmissionView:
     track = catalog.track(sub.track.id, sub.track.version)
     names = runners.runner_names(session)
     src = views.attempt_source(session, attempt)
+    runs = list(attempt_runs(session, attempt.id))
     return SubmissionView(
         sub=sub,
         track=track,
-        runs=[views.run_brief(r, names) for r in attempt_runs(session, attempt.id)],
+        runs=[views.run_brief(r, names) for r in runs],
         active=sub.job.state in ("PENDING", "RUNNING"),
         code=highlight_python(src) if src is not None else None,
-        verdict=attempt_verdict(session, attempt, track),
+        verdict=attempt_verdict(session, attempt, track, runs),
     )
