@@ -28,6 +28,8 @@ from types import ModuleType
 
 import torch
 
+from runner.fingerprint import cpu_info
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -151,6 +153,20 @@ def measure_time(sr: ModuleType, steps: int, rounds: int) -> list[str]:
     return rows
 
 
+def bf16_flags() -> str:
+    """The CPU's bfloat16 instruction-set flags from /proc/cpuinfo, or "none"."""
+    try:
+        flags = next(
+            line.split(":", 1)[1].split()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("flags")
+        )
+    except (OSError, StopIteration):
+        return "unknown"
+    found = [f for f in flags if f in ("avx512_bf16", "amx_bf16", "avx_ne_convert")]
+    return ", ".join(found) or "none"
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--steps", type=int, default=8, help="timed steps per configuration and round")
@@ -167,6 +183,9 @@ def main(argv: list[str] | None = None) -> int:
         "",
         f"{os.cpu_count()} cores; load average at the end {load[0]:.1f} / "
         f"{load[1]:.1f} / {load[2]:.1f}; torch {torch.__version__}.",
+        f"CPU: {cpu_info()['cpu_model']}; torch CPU capability "
+        f"{torch.backends.cpu.get_cpu_capability()}; bf16 instructions: {bf16_flags()} "
+        "(bf16 matmul speed on a CPU depends on them).",
     ]
     text = "\n".join(lines) + "\n"
     args.out.parent.mkdir(parents=True, exist_ok=True)

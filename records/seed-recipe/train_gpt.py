@@ -19,7 +19,7 @@ of the final model, which the runner evaluates in a separate process.
 
 CPU notes (torch 2.13): FlexAttention has no backward on CPU, so on CPU training attends with
 scaled_dot_product_attention and a dense mask materialised from the *same* mask function;
-Newton–Schulz runs in the track's dtype (float32) on CPU because bf16 matmuls are slow there;
+Newton–Schulz runs in the track's dtype (float32) on CPU, where bf16 speed varies by CPU;
 on CUDA it runs in bfloat16 as the recipe defines it.
 
     torchrun --standalone --nproc_per_node=2 records/seed-recipe/train_gpt.py \\
@@ -497,7 +497,7 @@ def build_optimizers(model: GPT, sched: Schedule) -> list[torch.optim.Optimizer]
             matrices,
             lr=sched.lr_muon,
             momentum=0.95,
-            ns_dtype=torch.bfloat16 if cuda else model.compute_dtype,  # bf16 is slow on CPU
+            ns_dtype=torch.bfloat16 if cuda else model.compute_dtype,  # CPU bf16 speed varies
             orthogonalize=torch.compile(newton_schulz5) if cuda else newton_schulz5,
         ),
     ]
