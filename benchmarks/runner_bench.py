@@ -11,6 +11,7 @@ against itself. Ratios from one run of each; not a timed test.
 
     python benchmarks/runner_bench.py [--backend docker|local] [--track cpu-smoke]
         [--variant records/seed-recipe/train_gpt.py] [--runs 3] [--pairs 3] [--image NAME]
+        [--only clock|overhead|ab] [--out results.json]
 
 The docker backend needs DOCKER_HOST (e.g. podman's service, see runner/podman.py) and the
 CPU image (`make image-cpu`); `--start-podman` starts a private podman service for the run.
@@ -165,6 +166,7 @@ def main() -> None:
     p.add_argument("--image", default=None)
     p.add_argument("--only", choices=["clock", "overhead", "ab"], default=None)
     p.add_argument("--start-podman", action="store_true", help="run a private podman service")
+    p.add_argument("--out", type=Path, default=None, help="also write the JSON results here")
     args = p.parse_args()
     service = None
     with tempfile.TemporaryDirectory(prefix="runner-bench-") as tmp:
@@ -208,7 +210,11 @@ def main() -> None:
             if args.only in (None, "ab"):
                 results["ab"] = ab_self(common, args.variant, work, args.pairs)
             results["load_avg_at_end"] = os.getloadavg()
-            print(json.dumps(results, indent=2, default=lambda o: asdict(o)))
+            text = json.dumps(results, indent=2, default=lambda o: asdict(o))
+            print(text)
+            if args.out is not None:
+                args.out.parent.mkdir(parents=True, exist_ok=True)
+                args.out.write_text(text + "\n")
         finally:
             if service is not None:
                 service.stop()
