@@ -28,7 +28,7 @@ from types import ModuleType
 
 import torch
 
-from runner.fingerprint import cpu_info
+from runner.fingerprint import cpu_info, cpuinfo_field
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -155,15 +155,10 @@ def measure_time(sr: ModuleType, steps: int, rounds: int) -> list[str]:
 
 def bf16_flags() -> str:
     """The CPU's bfloat16 instruction-set flags from /proc/cpuinfo, or "none"."""
-    try:
-        flags = next(
-            line.split(":", 1)[1].split()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("flags")
-        )
-    except (OSError, StopIteration):
+    flags = cpuinfo_field("flags")
+    if flags is None:
         return "unknown"
-    found = [f for f in flags if f in ("avx512_bf16", "amx_bf16", "avx_ne_convert")]
+    found = [f for f in flags.split() if f in ("avx512_bf16", "amx_bf16", "avx_ne_convert")]
     return ", ".join(found) or "none"
 
 

@@ -43,15 +43,21 @@ def host_hardware(accelerator: str) -> dict[str, Any]:
     return info
 
 
-def cpu_info() -> dict[str, Any]:
-    model = None
+def cpuinfo_field(key: str) -> str | None:
+    """The first value of `key` in /proc/cpuinfo ("model name", "flags", ...); None when
+    there is no such file or field (not Linux)."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
+            name, sep, value = line.partition(":")
+            if sep and name.strip() == key:
+                return value.strip()
     except OSError:
         pass
+    return None
+
+
+def cpu_info() -> dict[str, Any]:
+    model = cpuinfo_field("model name")
     memory = None
     with contextlib.suppress(ValueError, OSError):
         memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import shutil
 import subprocess
 import uuid
 from pathlib import Path
@@ -209,8 +210,6 @@ def test_a_relative_data_dir_reaches_the_variant(
     """`speedrun run` with the default `./data` (or any relative --data-dir): the variant's
     process starts elsewhere, so the runner must hand it absolute paths. (Every run of the
     scale-out benchmark's agents failed with 'file not found' before.)"""
-    import shutil
-
     shutil.copytree(smoke_data_dir, tmp_path / "data")
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("SPEEDRUN_DATA_DIR", raising=False)
