@@ -52,7 +52,7 @@ def read_sums(folder: Path) -> dict[str, str]:
 
 
 def write_sums(folder: Path, sums: dict[str, str]) -> None:
-    tmp = folder / (SUMS_FILE + ".partial")
+    tmp = folder / f"{SUMS_FILE}.{os.getpid()}.partial"
     tmp.write_text(json.dumps(dict(sorted(sums.items())), indent=2) + "\n", encoding="utf-8")
     os.replace(tmp, folder / SUMS_FILE)
 
@@ -81,7 +81,9 @@ def build_synthetic(dataset: Dataset, folder: Path) -> list[FetchedFile]:
             )
             continue
         built = corpus.generate(language, n_tokens, seed=seed)
-        tmp = folder / (pinned.name + ".building")
+        # Per-process names: agents on one host may build the same data dir at once (each
+        # build is deterministic, so whichever replace lands last puts the same bytes).
+        tmp = folder / f"{pinned.name}.{os.getpid()}.building"
         digest = shards.write_shard(tmp, built.tokens)
         if pinned.sha256 and digest != pinned.sha256:
             tmp.unlink()

@@ -93,7 +93,7 @@ def write_shard(path: str | os.PathLike[str], tokens: npt.ArrayLike) -> str:
     digest.update(header.tobytes())
     digest.update(body)
     target = Path(path)
-    tmp = target.with_name(target.name + ".partial")
+    tmp = target.with_name(f"{target.name}.{os.getpid()}.partial")  # writers may race
     with open(tmp, "wb") as f:
         f.write(header.tobytes())
         f.write(body)

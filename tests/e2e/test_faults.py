@@ -98,7 +98,11 @@ def test_killed_server_during_uploads_every_acknowledged_bundle_stored_once(loop
         key = register_agent_key(server, "agent-1")
         sid = submit(server, VARIANT, "cpu-smoke", _token(server), "fault test")
         agent = start_agent(server, key, work, *LOCAL)
-        wait_until(lambda: job_of(server, sid)["state"] == "RUNNING", 120, "the lease")
+        # The agent's own word that it holds the job: the server shows RUNNING as soon as the
+        # lease commits, and a kill before the claim's answer arrives would strand the job.
+        wait_until(
+            lambda: log.exists() and "leased job" in log.read_text(), 120, "the agent's lease"
+        )
         for i in range(2):  # for each run: the server dies, the agent's uploads hit nothing
             server.kill()
             wait_until(lambda: len(pending_bundles(work)) == 1, 600, "a bundle to upload")

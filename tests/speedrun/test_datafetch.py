@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -107,3 +110,29 @@ def test_default_data_dir_follows_the_environment(monkeypatch, tmp_path):
     assert default_data_dir() == tmp_path
     monkeypatch.delenv("SPEEDRUN_DATA_DIR")
     assert default_data_dir() == Path("data")
+
+
+def test_processes_building_one_data_dir_at_once_all_succeed(smoke, built, tmp_path):
+    """Agents on one host share a data dir: simultaneous builds must not trip over each
+    other's temporary files (one agent's job failed on a vanished `.building.partial`)."""
+    code = (
+        "import sys, time; from pathlib import Path; from speedrun.datafetch import "
+        "fetch_track_data; from speedrun.tracks import get_track; go = Path(sys.argv[2])\n"
+        "while not go.exists(): time.sleep(0.001)\n"  # all start building together
+        "fetch_track_data(get_track('cpu-smoke'), Path(sys.argv[1]), progress=False)"
+    )
+    go = tmp_path / "go"
+    data = tmp_path / "data"
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code, str(data), str(go)], stderr=subprocess.PIPE)
+        for _ in range(4)
+    ]
+    time.sleep(3)  # the imports
+    go.touch()
+    errors = [p.communicate()[1].decode()[-500:] for p in procs if p.wait() != 0]
+    assert errors == []
+    folder = data / smoke.dataset.name
+    assert sorted(f.name for f in folder.iterdir()) == sorted(
+        f.name for f in (built[0] / smoke.dataset.name).iterdir()
+    )  # the pinned shards and the sums file, no temporary file left
+    assert read_sums(folder) == pins(smoke)

@@ -40,6 +40,7 @@ def test_round_trip_returns_the_same_tokens_and_digest(tmp_path_factory, tokens)
     assert back.dtype == np.uint16
     np.testing.assert_array_equal(back, tokens)
     assert not path.with_name("x.bin.partial").exists()
+    assert [f.name for f in path.parent.iterdir()] == ["x.bin"]  # no temp file left
 
 
 def test_empty_shard_round_trips(tmp_path):
