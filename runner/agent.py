@@ -207,6 +207,7 @@ class Agent:
                 # Attempt folders are bind-mounted into containers: keep them under the
                 # agent's work dir, which a deployment shares with the engine's host.
                 work_dir=self.spool.sessions,
+                stop_requested=self.stopping,
             )
         )
         made = sorted(set(out.glob("*.bundle.tar.gz")) - before)
@@ -288,7 +289,9 @@ def run_agent(opts: AgentOptions) -> int:
     agent = Agent(opts)
 
     def stop(signum: int, frame: FrameType | None) -> None:
-        agent.log("agent: stopping after the current run")
+        # Between runs this ends the loop; during a run the session's own handler interrupts
+        # it (its containers or process tree removed) and the job is left to its lease.
+        agent.log("agent: stopping")
         agent.stopping.set()
 
     previous = signal.signal(signal.SIGTERM, stop)

@@ -17,6 +17,7 @@ import os
 import secrets
 import signal
 import tempfile
+import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -58,6 +59,9 @@ class RunOptions:
     seed: int | None = None
     work_dir: Path | None = None
     train_shards: int | None = None  # hub tracks: use only the first N train shards
+    # Set by an agent's SIGTERM handler that ran before this session installed its own: the
+    # session stops at once instead of running a whole attempt nobody waits for.
+    stop_requested: threading.Event | None = None
 
 
 @dataclass(frozen=True)
@@ -186,14 +190,19 @@ def _probe(backend: Backend, track: Track) -> dict[str, Any]:
 
 
 @contextmanager
-def terminate_as_interrupt() -> Iterator[None]:
-    """SIGTERM raises RunInterruptedError in the main thread, so every `finally` cleans up."""
+def terminate_as_interrupt(stop_requested: threading.Event | None = None) -> Iterator[None]:
+    """SIGTERM raises RunInterruptedError in the main thread, so every `finally` cleans up.
+
+    A SIGTERM that reached the caller's handler before this one was installed shows as
+    `stop_requested`, and interrupts too."""
 
     def handler(signum: int, _frame: FrameType | None) -> None:
         raise RunInterruptedError(signal.Signals(signum).name)
 
     previous = signal.signal(signal.SIGTERM, handler)
     try:
+        if stop_requested is not None and stop_requested.is_set():
+            raise RunInterruptedError("SIGTERM")
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
@@ -206,7 +215,7 @@ def run_session(opts: RunOptions) -> dict[str, Any]:
     key, _ = load_signing_key(opts.key_path)
     check_hardware(opts.track)
     progress = Progress(quiet=opts.quiet)
-    with terminate_as_interrupt():
+    with terminate_as_interrupt(opts.stop_requested):
         backend = make_backend(opts)
         try:
             with tempfile.TemporaryDirectory(prefix="speedrun-session-", dir=opts.work_dir) as tmp:

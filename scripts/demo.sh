@@ -12,6 +12,9 @@
 # Settings (environment): PORT (8000), DEMO_DIR (var/demo), DEMO_BACKEND (auto|docker|local),
 # DEMO_VARIANTS ("seed-recipe llmc-baseline"), DEMO_TRACK (cpu-tiny), MODDED_NANOGPT (unset).
 # `scripts/demo.sh stop` (or `make demo-stop`) ends the server, agent and podman service.
+# If a step fails, the script says which one and stops whatever it had started.
+# No command's output goes to a reader that may close early (`| head`): output is captured
+# whole and cut afterwards, so no step can die of a closed pipe.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -29,6 +32,8 @@ DB="$DEMO_DIR/speedrun.db"
 export SPEEDRUN_DATA_DIR="$DEMO_DIR/data"
 
 say() { printf 'demo: %s\n' "$*"; }
+first_line() { printf '%s\n' "${1%%$'\n'*}"; }
+last_line() { printf '%s\n' "${1##*$'\n'}"; }
 
 stop_demo() {
   for name in agent server podman; do
@@ -69,25 +74,44 @@ fi
 stop_demo  # a previous demo in the same folder
 mkdir -p "$SPEEDRUN_DATA_DIR"
 
+# On any failure: name the step, and stop what this run started (server, agent, podman).
+STEP="setup"
+DONE=0
+on_exit() {
+  local rc=$?
+  if [ "$DONE" != 1 ]; then
+    [ "$rc" = 0 ] && rc=1
+    say "failed at step: $STEP (exit $rc); stopping what the demo started" >&2
+    stop_demo
+    exit "$rc"
+  fi
+}
+trap on_exit EXIT
+trap 'exit 130' INT TERM
+
 # -- 1. the container engine and the runner image -------------------------------------------
 use_docker() {
   command -v podman >/dev/null || { [ "$(id -u)" = 0 ] && bash scripts/system-deps.sh podman; } \
     || return 1
   command -v podman >/dev/null || return 1
   export CONTAINERS_CONF=${CONTAINERS_CONF:-$ROOT/docker/podman/containers.conf}
+  STEP="podman's Docker-API service"
   start_bg podman podman system service --time=0 "unix://$DEMO_DIR/podman.sock"
   export DOCKER_HOST="unix://$DEMO_DIR/podman.sock"
   wait_for "podman's API" 60 "$BIN/python" -c \
     "import docker; docker.DockerClient(base_url='$DOCKER_HOST').ping()" || return 1
+  STEP="the CPU runner image"
   say "building the CPU runner image (a few minutes the first time; skipped when unchanged)"
   "$BIN/speedrun" image build cpu || return 1
 }
 
+STEP="the container engine"
 case "$BACKEND" in
   docker) use_docker || { say "the docker backend is unavailable" >&2; exit 1; } ;;
   local) ;;
   auto)
     if use_docker; then BACKEND=docker; else
+      stop_demo  # a half-started podman service
       say "no usable container engine: falling back to the LOCAL backend (no sandbox);"
       say "its runs are labelled 'local backend' on every page"
       BACKEND=local
@@ -102,32 +126,44 @@ if [ "$BACKEND" = local ]; then
   server_env=(env SPEEDRUN_EXTRA_RECORD_BACKENDS='["local"]'
               SPEEDRUN_NOTICE="Demo on the local backend: runs are not sandboxed and would not count as records in production.")
 fi
+STEP="the server"
 start_bg server "${server_env[@]}" "$BIN/speedrun" serve --db "$DB" --host "$HOST" --port "$PORT"
 wait_for "the server" 60 curl -sf "$URL/api/v1/health"
 
+STEP="the agent's key"
 KEY="$DEMO_DIR/agent.key"
 [ -f "$KEY" ] || "$BIN/speedrun" keys init --key "$KEY" >/dev/null
 key_id=$("$BIN/python" -c "from speedrun import signing; print(signing.key_id(signing.load_public_key('$KEY.pub')))")
-if ! curl -sf "$URL/api/v1/runners" | grep -q "$key_id"; then
+runners=$(curl -sf "$URL/api/v1/runners")
+if [[ "$runners" != *"$key_id"* ]]; then
   "$BIN/speedrun" admin runner-add "demo-agent-$key_id" "$KEY.pub" --db "$DB"
 fi
-TOKEN=$("$BIN/speedrun" admin token-create demo --db "$DB" | tail -n 1)
+STEP="a submitter's token"
+created=$("$BIN/speedrun" admin token-create demo --db "$DB")
+TOKEN=$(last_line "$created")
+STEP="the agent"
 start_bg agent "$BIN/speedrun" agent --server "$URL" --key "$KEY" --backend "$BACKEND" \
   --work-dir "$DEMO_DIR/agent" --poll 2
 
 # -- 3. submissions and history --------------------------------------------------------------------
 for variant in $VARIANTS; do
+  STEP="submitting $variant"
   path="records/$variant/train_gpt.py"
   [ -f "$path" ] || { say "no variant $path" >&2; exit 2; }
-  "$BIN/speedrun" submit "$path" --track "$TRACK" --server "$URL" --token "$TOKEN" \
-    --description "reference variant $variant (make demo)" | head -n 1
+  answer=$("$BIN/speedrun" submit "$path" --track "$TRACK" --server "$URL" --token "$TOKEN" \
+    --description "reference variant $variant (make demo)")
+  first_line "$answer"
 done
 if [ -n "${MODDED_NANOGPT:-}" ]; then
+  STEP="importing the speedrun's history"
   say "importing the speedrun's history from $MODDED_NANOGPT"
-  "$BIN/speedrun" records import "$MODDED_NANOGPT" --db "$DB" | tail -n 5
+  imported=$("$BIN/speedrun" records import "$MODDED_NANOGPT" --db "$DB")
+  printf '%s\n' "$imported" | tail -n 5
 fi
 
+STEP="the leaderboard page"
 wait_for "the leaderboard page" 30 curl -sf "$URL/"
+DONE=1
 say "backend: $BACKEND; logs in $DEMO_DIR/{server,agent}.log; stop with: make demo-stop"
 say "records appear as the runs finish (seed recipe: ~2 minutes a run on 2 cores; baseline: ~11)"
 echo "Leaderboard: $URL/"

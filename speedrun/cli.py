@@ -2,13 +2,16 @@
 
 Each module in COMMAND_MODULES exposes `register(subparsers)`, adding its sub-commands with a
 `handler(args) -> int` default. Errors derived from SpeedrunError print one line to stderr and
-exit with the error's code; nothing else is caught.
+exit with the error's code. A reader that closes stdout early (`speedrun ... | head -n 1`) ends
+the command quietly with exit 0, as Unix tools do; nothing else is caught.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
+import select
 import sys
 from collections.abc import Sequence
 
@@ -36,7 +39,37 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def stdout_reader_gone() -> bool:
+    """True when stdout is a pipe whose reading end is closed (poll reports an error on it)."""
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(ev & select.POLLERR for _, ev in poller.poll(0))
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush cannot fail again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        code = run_command(argv)
+        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit
+    except BrokenPipeError:
+        # Only our own stdout's reader going away is a normal end; a broken socket is not.
+        if not stdout_reader_gone():
+            raise
+        silence_stdout()
+        return 0
+    return code
+
+
+def run_command(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import sys
 from typing import Any
 
 from speedrun.tracks import Track, list_tracks
@@ -42,17 +40,7 @@ def describe(t: Track) -> str:
 def run(args: argparse.Namespace) -> int:
     tracks = list_tracks(include_hidden=args.all or args.json)
     if args.json:
-        emit(json.dumps([t.to_dict() for t in tracks], indent=2))
+        print(json.dumps([t.to_dict() for t in tracks], indent=2))
     else:
-        emit("\n\n".join(describe(t) for t in tracks))
+        print("\n\n".join(describe(t) for t in tracks))
     return 0
-
-
-def emit(text: str) -> None:
-    """Print to stdout; a reader that stops early (`speedrun tracks --json | head`) is fine."""
-    try:
-        print(text, flush=True)
-    except BrokenPipeError:
-        # Python docs, "Note on SIGPIPE": send what is left to devnull so the interpreter's
-        # flush at exit does not raise a second time.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
