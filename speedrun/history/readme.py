@@ -8,28 +8,40 @@ README.md`, whose links are relative to that folder: pass `base_dir` to resolve 
 The Markdown is hand-edited and untidy: most rows have no leading `|`, the log cell may be
 `none`, `-`, a PR link, a folder, or several links; a record number repeats for re-timings;
 dates are `MM/DD/YY` or `YYYY/MM/DD`. Rows that cannot be read are kept in `problems`.
+
+A checkout's README is text from outside, so every pattern here is linear in its line: none
+has two unbounded quantifiers that can match the same characters, possessive quantifiers
+(`*+`, `++`, Python 3.11) keep whitespace runs from being rescanned, links are found by a
+scanner rather than a regex retried from every `[`, and the target is looked for in the text
+since the table's heading or the table before it, not from the heading again for each table
+of a section (`tests/speedrun/test_logparse_hostile.py` times them).
 """
 
 from __future__ import annotations
 
 import posixpath
 import re
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 
 __all__ = ["Link", "RecordRow", "TrackTable", "parse_readme"]
 
 _REPO_URL_RE = re.compile(r"^https?://github\.com/KellerJordan/modded-nanogpt/(?:blob|tree)/[^/]+/")
-_LINK_RE = re.compile(r"\[([^\]]*)\]\(([^)\s]*)\)")
+# A link's "(url)" after its "]": the URL run, then the ")" if the run stopped at one.
+_LINK_URL_RE = re.compile(r"\(([^)\s]*+)(\)?)")
 _CELL_SPLIT_RE = re.compile(r"(?<!\\)\|")
-_SEPARATOR_ROW_RE = re.compile(r"^\|?\s*:?-+:?\s*(\|\s*:?-+:?\s*)+\|?\s*$")
-_HEADING_RE = re.compile(r"^(#{1,6})\s+(.*?)\s*$")
+_SEPARATOR_ROW_RE = re.compile(r"^\|?+\s*+:?+-++:?+\s*+(?:\|\s*+:?+-++:?+\s*+)++\|?+\s*+$")
+_HEADING_RE = re.compile(r"^(#{1,6})\s+(.*)")  # group 2 is right-stripped by the caller
+_ROW_START_RE = re.compile(r"^\s*+\|?+\s*+\d++\s*+\|")
 _DURATION_RE = re.compile(
     r"^(\d+(?:\.\d+)?)\s*(hours?|hrs?|h|minutes?|mins?|m|seconds?|secs?|s)\b\s*(.*)$"
 )
 _UNIT_SECONDS = {"h": 3600.0, "m": 60.0, "s": 1.0}
 _STEPS_RE = re.compile(r"^(\d+)\s*(\(!\))?")
-_EVIDENCE_RE = re.compile(r"(\d+\.\d+)\s*\(n=(\d+)\)\s*(\S*)")
+# (?<!\d): a search retried inside a run of digits rescanned the run (quadratic); the
+# leftmost match starts at a run's first digit anyway
+_EVIDENCE_RE = re.compile(r"(?<!\d)(\d+\.\d+)\s*\(n=(\d+)\)\s*(\S*)")
 _HANDLE_RE = re.compile(r"(?<![\w/])@[\w.\-]*\w")
 _TARGET_RES = (
     re.compile(r"lowered from \d\.\d+ to (\d\.\d+)"),
@@ -105,16 +117,20 @@ def parse_readme(text: str, *, base_dir: str = "") -> list[TrackTable]:
     to the repository root (e.g. "records/track_3_optimization"), used to resolve links."""
     lines = text.splitlines()
     tables: list[TrackTable] = []
-    heading, section_start = "", 0
+    heading, section_start, after_table = "", 0, 0
     i = 0
     while i < len(lines):
         m = _HEADING_RE.match(lines[i])
         if m:
-            heading, section_start = m.group(2), i
+            heading, section_start = m.group(2).rstrip(), i
         if _is_table_header(lines, i):
-            context = "\n".join(lines[section_start:i])
+            # the text since the heading or the table before: each line is searched once
+            context = "\n".join(lines[max(section_start, after_table) : i])
             table, i = _parse_table(lines, i, heading, context, base_dir)
+            if table.target_val_loss is None and tables and after_table > section_start:
+                table = replace(table, target_val_loss=tables[-1].target_val_loss)
             tables.append(table)
+            after_table = i
             continue
         i += 1
     return tables
@@ -145,7 +161,7 @@ def _parse_table(
     problems: list[str] = []
     seen: set[int] = set()
     i = start + 2
-    while i < len(lines) and re.match(r"^\s*\|?\s*\d+\s*\|", lines[i]):
+    while i < len(lines) and _ROW_START_RE.match(lines[i]):
         try:
             row = _parse_row(lines[i], i + 1, track, columns, base_dir, seen)
         except ValueError as exc:
@@ -218,10 +234,10 @@ def _parse_row(
         steps=int(steps_m.group(1)) if steps_m else None,
         is_world_record=bool(steps_m.group(2)) if steps_m else None,
         note_marker=note,
-        description=_LINK_RE.sub(r"\1", description).strip(),
+        description=_strip_links(description).strip(),
         description_links=_links(description, base_dir),
         date=_parse_date(_cell(cells, columns, "date")),
-        contributors_text=_LINK_RE.sub(r"\1", contributors).strip(),
+        contributors_text=_strip_links(contributors).strip(),
         contributors=tuple(dict.fromkeys(_HANDLE_RE.findall(contributors))),
         log_cell=log_cell,
         log_links=tuple(link for link in log_links if not link.is_pr),
@@ -268,9 +284,37 @@ def _parse_date(text: str) -> date | None:
 
 def _links(cell: str, base_dir: str) -> tuple[Link, ...]:
     return tuple(
-        Link(text=m.group(1), url=m.group(2), path=_repo_path(m.group(2), base_dir))
-        for m in _LINK_RE.finditer(cell)
+        Link(text=text, url=url, path=_repo_path(url, base_dir))
+        for _, _, text, url in _find_links(cell)
     )
+
+
+def _strip_links(cell: str) -> str:
+    """The cell with each Markdown link reduced to its text."""
+    parts: list[str] = []
+    pos = 0
+    for start, end, text, _ in _find_links(cell):
+        parts += [cell[pos:start], text]
+        pos = end
+    return "".join(parts) + cell[pos:]
+
+
+def _find_links(cell: str) -> Iterator[tuple[int, int, str, str]]:
+    """(start, end, text, url) of what `re.finditer(r"\\[([^\\]]*)\\]\\(([^)\\s]*)\\)", cell)`
+    finds, in linear time. That regex retries from every `[` before the same `]` and rescans a
+    URL from every `](` inside it (quadratic on `[[[...` or `[](...`); here each `]` is tried
+    once, and no `](` whose URL would stop where a failed one stopped is tried at all."""
+    pos = url_dead_end = 0
+    while (start := cell.find("[", pos)) >= 0 and (close := cell.find("]", start)) >= 0:
+        pos = close + 1
+        if close + 2 <= url_dead_end:  # its URL run would end at the same space or the end
+            continue
+        m = _LINK_URL_RE.match(cell, close + 1)
+        if m and m.group(2):
+            yield start, m.end(), cell[start + 1 : close], m.group(1)
+            pos = m.end()
+        elif m:
+            url_dead_end = m.end()
 
 
 def _repo_path(url: str, base_dir: str) -> str | None:

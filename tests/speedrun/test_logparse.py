@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from speedrun import logparse
 from speedrun.errors import LogParseError
 from speedrun.logparse import ParsedRun, StepPoint, format_step_line, parse_log, parse_log_file
 
@@ -316,3 +317,11 @@ def test_step_lines_quoted_inside_the_code_are_not_steps() -> None:
 def test_garbled_llmc_line_is_skipped() -> None:
     (run,) = parse_log("s:0 tel:10.0\ns:1 trl:oops lr:0.1\ns:2 trl:9.0\ns:2 tel:8.5\n")
     assert [p.step for p in run.train_points] == [2] and len(run.warnings) == 1
+
+
+@needs_fixtures
+def test_fixture_logs_do_not_depend_on_the_line_cut(monkeypatch: pytest.MonkeyPatch) -> None:
+    # real lines are far shorter than MAX_LINE_CHARS: reading them whole changes nothing
+    cut = {rel: parse_log_file(RECORDS / rel) for rel in FIXTURE_LOGS}
+    monkeypatch.setattr(logparse, "MAX_LINE_CHARS", 10**9)
+    assert {rel: parse_log_file(RECORDS / rel) for rel in FIXTURE_LOGS} == cut
