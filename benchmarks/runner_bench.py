@@ -11,7 +11,7 @@ against itself. Ratios from one run of each; not a timed test.
 
     python benchmarks/runner_bench.py [--backend docker|local] [--track cpu-smoke]
         [--variant records/seed-recipe/train_gpt.py] [--runs 3] [--pairs 3] [--image NAME]
-        [--only clock|overhead|ab] [--out results.json]
+        [--only clock|overhead|ab] [--held-out] [--out results.json]
 
 The docker backend needs DOCKER_HOST (e.g. podman's service, see runner/podman.py) and the
 CPU image (`make image-cpu`); `--start-podman` starts a private podman service for the run.
@@ -34,6 +34,7 @@ from typing import Any
 from speedrun import harness, signing
 from speedrun.bundle import read_bundle
 from speedrun.datafetch import fetch_track_data
+from speedrun.heldout import init_secret
 from speedrun.tracks import get_track
 
 REPO = Path(__file__).resolve().parents[1]
@@ -61,18 +62,27 @@ def clock(common: list[str], variant: Path, work: Path, runs: int) -> dict[str, 
     for m in manifests(out):
         fig = m["figures"]
         script_ms = fig["self_reported_train_time_ms"]
-        # Untimed time beyond the track's cap is charged as time (a rule, not a clock error):
-        # take it out to compare the two clocks themselves.
+        # The runner's own train time (first warmup_end to done, less pauses) is what the
+        # script measures; the official time adds writing the model (the clock stops at export).
+        clock_ms = fig.get("runner_train_time_ms")
         excess_ms = max(0.0, (fig["untimed_ms"] or 0) - (fig["untimed_cap_ms"] or 0))
-        clock_ms = fig["time_ms"] - excess_ms if fig["time_ms"] is not None else None
+        evaluation = m.get("evaluation") or {}
         rows.append(
             {
                 "status": m["exit"]["status"],
+                "violations": m.get("violations", []),
+                "flags": m.get("flags", []),
+                "val_loss": fig["val_loss"],
+                "private_val_loss": fig.get("private_val_loss"),
+                "evaluation_s": round(evaluation.get("duration_ms", 0) / 1000, 2),
+                "probe_s": (evaluation.get("causality") or {}).get("seconds"),
+                "probes": (evaluation.get("causality") or {}).get("probes"),
                 "runner_ms": fig["time_ms"],
                 "script_ms": script_ms,
                 "ratio": fig["time_ms"] / script_ms if fig["time_ms"] and script_ms else None,
                 "untimed_ms": fig["untimed_ms"],
                 "cap_excess_ms": excess_ms,
+                "runner_train_ms": clock_ms,
                 "clock_ratio": clock_ms / script_ms if clock_ms and script_ms else None,
             }
         )
@@ -81,7 +91,7 @@ def clock(common: list[str], variant: Path, work: Path, runs: int) -> dict[str, 
     return {
         "attempts": rows,
         "worst_disagreement": max(ratios, default=None),
-        "worst_clock_disagreement_excluding_cap_excess": max(clocks, default=None),
+        "worst_clock_disagreement": max(clocks, default=None),
         "goal": "<= 0.01",
     }
 
@@ -167,6 +177,9 @@ def main() -> None:
     p.add_argument("--only", choices=["clock", "overhead", "ab"], default=None)
     p.add_argument("--start-podman", action="store_true", help="run a private podman service")
     p.add_argument("--out", type=Path, default=None, help="also write the JSON results here")
+    p.add_argument(
+        "--held-out", action="store_true", help="a fresh deployment secret (held-out tracks)"
+    )
     args = p.parse_args()
     service = None
     with tempfile.TemporaryDirectory(prefix="runner-bench-") as tmp:
@@ -180,7 +193,8 @@ def main() -> None:
             key = work / "bench.key"
             signing.init_keypair(key)
             data = work / "data"
-            fetch_track_data(get_track(args.track), data, progress=False)
+            secret = init_secret(work / "held-out.secret") if args.held_out else None
+            fetch_track_data(get_track(args.track), data, progress=False, secret=secret)
             common = [
                 "--track",
                 args.track,
@@ -194,6 +208,8 @@ def main() -> None:
             ]
             if args.image:
                 common += ["--image", args.image]
+            if secret is not None and secret.path is not None:
+                common += ["--held-out", str(secret.path)]
             results: dict[str, Any] = {
                 "backend": args.backend,
                 "track": args.track,

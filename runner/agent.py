@@ -30,6 +30,7 @@ from typing import Any
 from runner.client import ServerClient, ServerRefusedError, ServerUnavailableError, with_retries
 from runner.errors import RunInterruptedError
 from runner.keys import load_signing_key
+from speedrun.heldout import HeldOutSecret
 from speedrun.tracks import get_track
 
 LEASE_GONE = {"lease-expired", "lease-lost", "unknown-job", "job-full"}
@@ -41,6 +42,7 @@ class AgentOptions:
     key_path: Path | None = None
     backend: str = "docker"
     data_dir: Path = Path("data")
+    held_out: HeldOutSecret | None = None  # the deployment's secret (speedrun.heldout)
     work_dir: Path = Path("var/agent")
     image: str | None = None
     accelerator: str = "cpu"  # what this agent runs: "cpu" tracks, or "cuda" ones
@@ -55,6 +57,7 @@ class AgentOptions:
 class Lease:
     job: dict[str, Any]
     lease_id: str
+    nonce: str  # the job's nonce from the claim answer, signed into every bundle
     lost: threading.Event = field(default_factory=threading.Event)
 
     @property
@@ -140,11 +143,11 @@ class Agent:
         answer = with_retries(lambda: self.client.claim(env), on_retry=self._unavailable)
         if answer is None:
             return None
-        job = answer["job"]
+        job = answer.job
         self.log(f"agent: leased job {job['id']} ({job['kind']}, {job['runs_remaining']} runs)")
-        lease = Lease(job=job, lease_id=answer["lease_id"])
+        lease = Lease(job=job, lease_id=answer.lease_id, nonce=answer.nonce)
         folder = self.spool.lease_dir(lease)
-        (folder / "train_gpt.py").write_text(answer["source"], encoding="utf-8")
+        (folder / "train_gpt.py").write_text(answer.source, encoding="utf-8")
         (folder / "job.json").write_text(json.dumps(job, indent=2), encoding="utf-8")
         return lease
 
@@ -202,12 +205,14 @@ class Agent:
                 out_dir=out,
                 key_path=self.opts.key_path,
                 data_dir=self.opts.data_dir,
+                held_out=self.opts.held_out,
                 quiet=self.opts.quiet,
                 image=self.opts.image,
                 # Attempt folders are bind-mounted into containers: keep them under the
                 # agent's work dir, which a deployment shares with the engine's host.
                 work_dir=self.spool.sessions,
                 stop_requested=self.stopping,
+                job={"id": lease.job_id, "nonce": lease.nonce},
             )
         )
         made = sorted(set(out.glob("*.bundle.tar.gz")) - before)

@@ -34,6 +34,9 @@ def register(sub: Any) -> None:
         "--accelerator", default="cpu", choices=["cpu", "cuda"], help="which tracks it serves"
     )
     a.add_argument("--data-dir", type=Path, default=None, help="default $SPEEDRUN_DATA_DIR")
+    a.add_argument(
+        "--held-out", type=Path, default=None, help="held-out secret (default $SPEEDRUN_HELD_OUT)"
+    )
     a.add_argument("--work-dir", type=Path, default=Path("var/agent"), help="bundle spool")
     a.add_argument("--poll", type=float, default=5.0, help="seconds between empty claims")
     a.add_argument("--once", action="store_true", help="exit when the queue is empty")
@@ -53,6 +56,7 @@ def register(sub: Any) -> None:
 
 def run_agent_command(args: argparse.Namespace) -> int:
     from runner.agent import AgentOptions, run_agent
+    from speedrun.heldout import secret_from_env
 
     if args.max_jobs is not None and args.max_jobs < 1:
         raise UsageError("--max-jobs must be at least 1")
@@ -62,6 +66,7 @@ def run_agent_command(args: argparse.Namespace) -> int:
             key_path=args.key,
             backend=args.backend,
             data_dir=args.data_dir or default_data_dir(),
+            held_out=secret_from_env(args.held_out),
             work_dir=args.work_dir,
             image=args.image,
             accelerator=args.accelerator,

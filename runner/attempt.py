@@ -2,11 +2,14 @@
 
     1. copy the variant into a fresh workspace; write the harness config; make the FIFO
     2. run `torchrun` on the variant through the backend, under the wall-clock limit,
-       stamping events and streaming the log to the progress display
+       stamping events and streaming the log to the progress display; the training data
+       unlocks at the first `warmup_end`, and the model file is hashed when `export` arrives
     3. official time from the runner's clock (runner.timing)
-    4. harness variants: copy the export out (no symlinks followed) and evaluate it in a
-       separate process that alone sees the scored tokens (runner.evaluate)
-    5. judge status and flags (runner.verdicts), write the manifest and sign the bundle
+    4. harness variants: copy the export out (no symlinks followed; it must be the file
+       hashed at `export`) and evaluate it in a separate process that alone sees the scored
+       tokens and the private held-out slice (runner.evaluate)
+    5. judge status (runner.verdicts), apply every rule (speedrun.rules: a broken one makes
+       the run a `rule_violation`), write the manifest and sign the bundle
 
 Nothing is written to the output directory but the finished bundle (atomically renamed);
 the workspace is removed whatever happens.
@@ -19,7 +22,8 @@ import hashlib
 import json
 import os
 import uuid
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,14 +31,21 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from runner import verdicts
 from runner.backends import Backend, Mount, ProcessResult, ProcessSpec
-from runner.events import ChannelLog, EventChannel
+from runner.events import ChannelLog, Event, EventChannel
 from runner.manifest import data_block, runner_block, utc_now, write_bundle_file
 from runner.progress import Progress
-from runner.safefs import UnsafeFileError, copy_regular_file, list_regular_files, read_regular_file
-from runner.timing import Timing, harness_timing, legacy_timing
+from runner.safefs import (
+    UnsafeFileError,
+    copy_regular_file,
+    hash_regular_file,
+    list_regular_files,
+    read_regular_file,
+)
+from runner.timing import Caps, Timing, harness_timing, legacy_timing
 from runner.trackdata import TrackData
 from runner.trainlog import compose_log, self_report
 from runner.workspace import Workspace
+from speedrun import rules, shards
 from speedrun.harness import CONFIG_ENV, EVENTS_ENV, MODEL_FILE, HarnessConfig, is_harness_variant
 from speedrun.tracks import Track
 
@@ -56,6 +67,7 @@ class SessionContext:
     progress: Progress
     group_id: str
     work_parent: Path | None = None
+    job: dict[str, Any] | None = None  # {"id", "nonce"} of the server job, when there is one
 
     @property
     def eval_limit_s(self) -> float:
@@ -94,6 +106,47 @@ class EvalRun:
     result: dict[str, Any] | None  # the evaluator's JSON, when it wrote one
     process: ProcessResult | None
     error: str | None  # why there is no loss (copying the model, crash, timeout)
+    model_sha256: str | None = None  # of the copy the evaluator read
+
+
+class ExportWatch:
+    """The model file's sha256 when the `export` event arrives: after that, the file must not
+    change (what is evaluated is what existed when the clock stopped)."""
+
+    def __init__(self, ws: Workspace) -> None:
+        self.ws = ws
+        self.seen = False
+        self.sha256: str | None = None
+        self.error = ""
+
+    def on_export(self) -> None:
+        if self.seen:
+            return
+        self.seen = True
+        try:
+            self.sha256 = hash_regular_file(self.ws.out, MODEL_FILE, max_bytes=MAX_MODEL_BYTES)
+        except (UnsafeFileError, OSError) as exc:
+            self.error = str(exc)
+
+    def problems(self, evaluated_sha256: str | None) -> list[str]:
+        if not self.seen:
+            return []
+        if self.sha256 is None:
+            return [f"no model file when the export event arrived ({self.error[:200]})"]
+        if evaluated_sha256 != self.sha256:
+            return ["the model file changed (or vanished) after the export event"]
+        return []
+
+
+def _on_event(ctx: SessionContext, ws: Workspace, watch: ExportWatch) -> Callable[[Event], None]:
+    def handle(event: Event) -> None:
+        if event.name == "warmup_end":
+            ws.unlock_data()  # the first one opens the training data; later ones change nothing
+        elif event.name == "export":
+            watch.on_export()
+        ctx.progress.event(event)
+
+    return handle
 
 
 def run_attempt(ctx: SessionContext, req: AttemptRequest) -> AttemptOutcome:
@@ -104,7 +157,8 @@ def run_attempt(ctx: SessionContext, req: AttemptRequest) -> AttemptOutcome:
         ctx.progress.begin(req.label)
         started_at = utc_now()
         spec, config_json = _train_spec(ctx, ws, req, harness, run_id)
-        channel = EventChannel(ws.fifo, on_event=ctx.progress.event).start()
+        watch = ExportWatch(ws)
+        channel = EventChannel(ws.fifo, on_event=_on_event(ctx, ws, watch)).start()
         try:
             proc = ctx.backend.run(spec, on_line=ctx.progress.line)
         finally:
@@ -114,6 +168,8 @@ def run_attempt(ctx: SessionContext, req: AttemptRequest) -> AttemptOutcome:
         if harness and proc.exit_code == 0 and timing.time_ms is not None:
             ctx.progress.note("evaluating")
             evaluation = _evaluate(ctx, ws, run_id)
+            breaches = watch.problems(evaluation.model_sha256)
+            timing = replace(timing, problems=(*timing.problems, *breaches))
         finished_at = utc_now()
         members = _members(ctx, ws, req, proc, channel_log, config_json, evaluation, harness)
         judged = _judge(ctx, req, harness, proc, timing, evaluation, channel_log, members)
@@ -128,8 +184,8 @@ def run_attempt(ctx: SessionContext, req: AttemptRequest) -> AttemptOutcome:
     return AttemptOutcome(
         run_id=run_id,
         seed=req.seed,
-        status=judged.status,
-        reason=judged.reason,
+        status=manifest["exit"]["status"],
+        reason=manifest["exit"]["reason"],
         time_ms=figures["time_ms"],
         val_loss=figures["val_loss"],
         flags=judged.flags,
@@ -141,12 +197,11 @@ def run_attempt(ctx: SessionContext, req: AttemptRequest) -> AttemptOutcome:
 def _timing(ctx: SessionContext, harness: bool, proc: ProcessResult, channel: ChannelLog) -> Timing:
     if not harness:
         return legacy_timing(proc.t0_s, proc.t_end_s)
-    return harness_timing(
-        channel.events,
-        t0_s=proc.t0_s,
-        t_end_s=proc.t_end_s,
-        untimed_cap_s=ctx.track.limits.untimed_cap_s,
-    )
+    limits = ctx.track.limits
+    caps = Caps(limits.untimed_cap_s, limits.val_pause_share, limits.export_allowance_s)
+    timing = harness_timing(channel.events, t0_s=proc.t0_s, t_end_s=proc.t_end_s, caps=caps)
+    channel_problems = tuple(f"event channel: {p}" for p in channel.problems[:20])
+    return replace(timing, problems=(*timing.problems, *channel_problems))
 
 
 def _judge(
@@ -171,7 +226,6 @@ def _judge(
         evaluation=evaluation.result if evaluation else None,
         eval_error=evaluation.error if evaluation else None,
         eval_exit=evaluation.process.exit_code if evaluation and evaluation.process else None,
-        channel_problems=channel.problems,
         time_limit_s=ctx.time_limit_s,
     )
 
@@ -218,8 +272,16 @@ def _train_spec(
         gpus=track.hardware.count if track.hardware.accelerator == "cuda" else 0,
         role="train",
         labels={"speedrun.run_id": run_id},
+        cpus=_cpus(track),
+        output_dir=ws.out,
+        output_bytes=track.limits.output_bytes,
     )
     return spec, config_json
+
+
+def _cpus(track: Track) -> float | None:
+    """A CPU track's processes get exactly its cores, however many the host has."""
+    return float(track.hardware.count) if track.hardware.accelerator == "cpu" else None
 
 
 def _harness_view(
@@ -230,13 +292,15 @@ def _harness_view(
     mounts: list[Mount],
     env: dict[str, str],
 ) -> bytes:
-    """Mount the train shards and the dev tail (never the scored slice), write the config;
-    returns the config's bytes, which go into the bundle."""
+    """Mount the train shards and the dev tail (never the scored slice) inside the locked
+    data folder, write the config; returns the config's bytes, which go into the bundle."""
     track = ctx.track
-    data = [Mount(p, f"{CONTAINER_ROOT}/data/{p.name}") for p in ctx.data.train_files]
+    folder = f"{CONTAINER_ROOT}/data"
+    data = [Mount(p, f"{folder}/{ws.mount_point(p.name).name}") for p in ctx.data.train_files]
     dev = ctx.data.derived.dev_file
-    dev_mount = Mount(dev, f"{CONTAINER_ROOT}/data/{dev.name}") if dev else None
-    mounts += data + ([dev_mount] if dev_mount else [])
+    dev_mount = Mount(dev, f"{folder}/{ws.mount_point(dev.name).name}") if dev else None
+    # The folder first: the engine mounts each shard over its mount point inside it.
+    mounts += [Mount(ws.data, folder), *data, *([dev_mount] if dev_mount else [])]
     config = HarnessConfig(
         track=track.key,
         scale=asdict(track.scale),
@@ -266,15 +330,16 @@ def _evaluate(ctx: SessionContext, ws: Workspace, run_id: str) -> EvalRun:
     except (UnsafeFileError, FileNotFoundError) as exc:
         return EvalRun(None, None, f"no usable exported model at {MODEL_FILE}: {exc}")
     model.chmod(0o644)
+    digest = shards.sha256_file(model)
     proc = ctx.backend.run(_eval_spec(ctx, ws, run_id))
     if proc.timed_out:
-        return EvalRun(None, proc, f"evaluation exceeded {ctx.eval_limit_s:.0f} s")
+        return EvalRun(None, proc, f"evaluation exceeded {ctx.eval_limit_s:.0f} s", digest)
     try:
         result = json.loads(read_regular_file(ws.eval_out, "result.json", max_bytes=1 << 20))
     except (UnsafeFileError, FileNotFoundError, ValueError):
         tail = verdicts.last_lines(proc.output, 3)
-        return EvalRun(None, proc, f"evaluator exited {proc.exit_code}: {tail}")
-    return EvalRun(result if isinstance(result, dict) else None, proc, None)
+        return EvalRun(None, proc, f"evaluator exited {proc.exit_code}: {tail}", digest)
+    return EvalRun(result if isinstance(result, dict) else None, proc, None, digest)
 
 
 def _eval_spec(ctx: SessionContext, ws: Workspace, run_id: str) -> ProcessSpec:
@@ -291,8 +356,14 @@ def _eval_spec(ctx: SessionContext, ws: Workspace, run_id: str) -> ProcessSpec:
         "--seq-len": str(track.evaluation.seq_len),
         "--batch-seqs": str(track.evaluation.batch_seqs),
         "--val-tokens": str(track.dataset.val_tokens),
+        "--vocab-size": str(track.scale.vocab_size),
         "--out": f"{out_dir}/result.json",
     }
+    private = ctx.data.private_slice
+    if private is not None:
+        mounts.append(Mount(private, f"{CONTAINER_ROOT}/val/private_slice.bin"))
+        args["--private-tokens"] = _visible(ctx, mounts[-1])
+        args["--private-val-tokens"] = str(track.evaluation.private_slice_tokens)
     env = {"PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1"}
     if ctx.backend.name == "docker":
         env["HOME"] = "/tmp"
@@ -307,6 +378,9 @@ def _eval_spec(ctx: SessionContext, ws: Workspace, run_id: str) -> ProcessSpec:
         gpus=1 if track.hardware.accelerator == "cuda" else 0,
         role="eval",
         labels={"speedrun.run_id": run_id},
+        cpus=_cpus(track),
+        output_dir=ws.eval_out,
+        output_bytes=1 << 24,
     )
 
 
@@ -363,6 +437,7 @@ def _manifest(
         "run_id": run_id,
         "group_id": ctx.group_id,
         "attempt_index": req.index,
+        "job": ctx.job,
         "track": {"id": ctx.track.id, "version": ctx.track.version},
         "variant": {
             "sha256": hashlib.sha256(req.source).hexdigest(),
@@ -378,7 +453,7 @@ def _manifest(
         "flags": judged.flags,
         "fingerprint": {
             "image": image,
-            "data": data_block(ctx.track, ctx.data.sha256),
+            "data": {**data_block(ctx.track, ctx.data.sha256), "held_out": ctx.data.held_out},
             "software": ctx.software,
             "hardware": ctx.hardware,
         },
@@ -389,4 +464,16 @@ def _manifest(
         "evaluation": verdicts.evaluation_block(evaluation.result if evaluation else None),
         "sandbox": verdicts.sandbox_block(ctx.backend.name, ctx.track, harness),
     }
+    return _apply_rules(manifest, ctx.track)
+
+
+def _apply_rules(manifest: dict[str, Any], track: Track) -> dict[str, Any]:
+    """Every rule of speedrun.rules: a completed run that breaks one is a rule violation."""
+    status, reason = rules.effective_status(manifest, track)
+    manifest["exit"] = {**manifest["exit"], "status": status, "reason": reason}
+    manifest["violations"] = rules.violations(manifest, track)
+    held = manifest["fingerprint"]["data"]["held_out"]["kind"]
+    if track.evaluation.held_out != "none" and held == "none":
+        note = "held-out: none (no deployment secret: public data, never an official run)"
+        manifest["flags"] = [*manifest["flags"], note]
     return manifest

@@ -5,6 +5,7 @@ speedrun run VARIANT --track T [--runs N] [--backend docker|local] [--out DIR]
              [--image NAME] [--seed S] [--quiet]
     exit 0 when every attempt completed, 1 when one did not (its bundle is still written)
 speedrun keys init [--key FILE]        prints the public key's path
+speedrun keys held-out FILE            the deployment's held-out secret (speedrun.heldout)
 speedrun verify BUNDLE [--pubkey FILE] [--json]
     exit 0 valid, 3 invalid (reason on stderr), 4 unreadable
 speedrun image build cpu|cuda [--tag NAME]
@@ -33,6 +34,11 @@ def register(sub: Any) -> None:
         help="default: $SPEEDRUN_KEY or ~/.config/speedrun/runner.key",
     )
     init.set_defaults(handler=run_keys_init)
+    held = keys_sub.add_parser(
+        "held-out", help="create the deployment's held-out secret (share it among its runners)"
+    )
+    held.add_argument("file", type=Path, help="where to write it (mode 0600)")
+    held.set_defaults(handler=run_keys_held_out)
     verify = sub.add_parser("verify", help="check a result bundle offline")
     verify.add_argument("bundle", type=Path)
     verify.add_argument("--pubkey", type=Path, default=None, help="trust only this runner key")
@@ -62,6 +68,13 @@ def _register_run(sub: Any) -> None:
     p.add_argument(
         "--train-shards", type=int, default=None, help="hub tracks: only the first N train shards"
     )
+    p.add_argument(
+        "--held-out",
+        type=Path,
+        default=None,
+        help="the deployment's held-out secret (default $SPEEDRUN_HELD_OUT); without it, "
+        "held-out tracks run on public data and never count",
+    )
     p.add_argument("--quiet", action="store_true", help="no live progress")
     p.set_defaults(handler=run_run)
 
@@ -69,6 +82,7 @@ def _register_run(sub: Any) -> None:
 def run_run(args: argparse.Namespace) -> int:
     from runner.session import RunOptions, run_session
     from speedrun.datafetch import default_data_dir
+    from speedrun.heldout import secret_from_env
     from speedrun.tracks import get_track
 
     opts = RunOptions(
@@ -85,6 +99,7 @@ def run_run(args: argparse.Namespace) -> int:
         image=args.image,
         seed=args.seed,
         train_shards=args.train_shards,
+        held_out=secret_from_env(args.held_out),
     )
     summary = run_session(opts)
     print_summary(summary)
@@ -104,6 +119,15 @@ def print_summary(summary: dict[str, Any]) -> None:
         print(f"p(mean val_loss < {summary['target_val_loss']}) = {summary['p_value']:.3g}")
     print(f"verdict: {summary['verdict']}")
     print(f"summary: {summary['summary_path']}")
+
+
+def run_keys_held_out(args: argparse.Namespace) -> int:
+    from speedrun.heldout import init_secret
+
+    secret = init_secret(args.file)
+    print(f"held-out secret written to {args.file} (commitment {secret.commitment})")
+    print("give it to every runner of this deployment: --held-out FILE or $SPEEDRUN_HELD_OUT")
+    return 0
 
 
 def run_keys_init(args: argparse.Namespace) -> int:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import httpx
@@ -38,6 +39,41 @@ class ServerRefusedError(SpeedrunError):
 
 class ServerUnavailableError(SpeedrunError):
     """No usable answer (connection error, timeout, 5xx)."""
+
+
+@dataclass(frozen=True)
+class JobLease:
+    """A claim answer: the job (its public view), the lease, the job's nonce (for this agent
+    alone: the runner signs `{"id", "nonce"}` into every bundle of the job, which is how the
+    server knows the runs are the job's), the variant source and where to upload runs."""
+
+    job: dict[str, Any]
+    lease_id: str
+    nonce: str
+    source: str
+    upload_url: str
+
+    @property
+    def job_id(self) -> int:
+        return int(self.job["id"])
+
+    @property
+    def job_ref(self) -> dict[str, Any]:
+        """The manifest's `job` block for this job's runs."""
+        return {"id": self.job_id, "nonce": self.nonce}
+
+
+def parse_lease(answer: Any) -> JobLease:
+    """A claim answer's fields, checked; a malformed answer is refused (not retried: claiming
+    again would only lease another job this agent cannot use)."""
+    names = ("lease_id", "nonce", "source", "upload_url")
+    job = answer.get("job") if isinstance(answer, dict) else None
+    values = [answer.get(n) for n in names] if isinstance(answer, dict) else []
+    if not isinstance(job, dict) or not isinstance(job.get("id"), int):
+        raise ServerRefusedError(200, "bad-claim-answer", "the claim answer has no job with an id")
+    if not all(isinstance(v, str) for v in values):
+        raise ServerRefusedError(200, "bad-claim-answer", f"the claim answer lacks one of {names}")
+    return JobLease(job, *(str(v) for v in values))
 
 
 class ServerClient:
@@ -115,11 +151,10 @@ class ServerClient:
         return result
 
     # -- agent calls, signed with the runner key --------------------------------------------
-    def claim(self, environment: dict[str, Any] | None = None) -> dict[str, Any] | None:
-        result: dict[str, Any] | None = self._json(
-            "POST", f"{API}/jobs/claim", environment, signed=True
-        )
-        return result
+    def claim(self, environment: dict[str, Any] | None = None) -> JobLease | None:
+        """Lease the oldest pending job; None when the queue is empty."""
+        answer = self._json("POST", f"{API}/jobs/claim", environment, signed=True)
+        return None if answer is None else parse_lease(answer)
 
     def heartbeat(self, job_id: int, lease_id: str) -> dict[str, Any]:
         payload = {"lease_id": lease_id}

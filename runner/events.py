@@ -8,6 +8,12 @@ whatever times the variant puts into an event are kept but never used for the cl
 
 The runner holds a write end open itself, so the variant opening and closing the FIFO (or
 several processes doing so) never ends the stream early; `stop()` ends it.
+
+What a variant can make the runner hold is bounded: lines of at most MAX_LINE_BYTES, at most
+MAX_EVENTS events and MAX_EVENT_BYTES of them (what `events.jsonl` in the bundle can hold);
+beyond that the channel keeps reading (so the variant never blocks on a full pipe) but keeps
+nothing, and notes it: a protocol breach. JSON numbers must be finite (NaN and Infinity are
+malformed lines), so nothing a variant sends can stop the bundle from being signed.
 """
 
 from __future__ import annotations
@@ -24,8 +30,10 @@ from typing import Any
 
 from speedrun.harness import EVENT_NAMES
 
-MAX_LINE_BYTES = 64 * 1024  # an event line longer than this is dropped and noted
-MAX_EVENTS = 100_000
+MAX_LINE_BYTES = 4 * 1024  # an event line longer than this is dropped and noted
+MAX_EVENTS = 1_000  # an honest run sends a dozen (GPU runs a few dozen)
+MAX_EVENT_BYTES = 1024 * 1024  # the events kept, all together
+MAX_PROBLEMS = 20
 
 
 @dataclass(frozen=True)
@@ -48,14 +56,18 @@ class ChannelLog:
 def parse_event_line(line: bytes, t_s: float) -> Event | str:
     """An Event, or a string saying why the line is not one."""
     try:
-        data = json.loads(line.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+        data = json.loads(line.decode("utf-8"), parse_constant=_non_finite)
+    except (UnicodeDecodeError, ValueError, RecursionError):
         return f"malformed event line: {line[:80]!r}"
     if not isinstance(data, dict) or data.get("event") not in EVENT_NAMES:
         return f"unknown event: {line[:80]!r}"
     name = str(data.pop("event"))
     data.pop("t_ms", None)  # the runner's own field; a variant cannot supply it
     return Event(name=name, t_s=t_s, payload=data)
+
+
+def _non_finite(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
 
 
 class EventChannel:
@@ -69,6 +81,7 @@ class EventChannel:
         self._thread: threading.Thread | None = None
         self._read_fd = -1
         self._write_fd = -1
+        self._kept_bytes = 0
 
     def start(self) -> EventChannel:
         # Non-blocking read end first (a blocking open would wait for a writer), then our own
@@ -112,22 +125,30 @@ class EventChannel:
         for line in lines:
             self._add(line.strip(), now)
         if len(rest) > MAX_LINE_BYTES:
-            self.log.problems.append(f"event line over {MAX_LINE_BYTES} bytes dropped")
+            self._problem(f"event line over {MAX_LINE_BYTES} bytes dropped")
             return b""
         return rest
+
+    def _problem(self, text: str) -> None:
+        if len(self.log.problems) < MAX_PROBLEMS and text not in self.log.problems:
+            self.log.problems.append(text)
 
     def _add(self, line: bytes, now: float) -> None:
         if not line:
             return
-        if len(self.log.events) >= MAX_EVENTS:
-            if len(self.log.problems) < 100:
-                self.log.problems.append("too many events; the rest were dropped")
+        if len(line) > MAX_LINE_BYTES:
+            self._problem(f"event line over {MAX_LINE_BYTES} bytes dropped")
+            return
+        if len(self.log.events) >= MAX_EVENTS or self._kept_bytes + len(line) > MAX_EVENT_BYTES:
+            self._problem(
+                f"more than {MAX_EVENTS} events or {MAX_EVENT_BYTES} bytes: the rest dropped"
+            )
             return
         parsed = parse_event_line(line, now)
         if isinstance(parsed, str):
-            if len(self.log.problems) < 100:
-                self.log.problems.append(parsed)
+            self._problem(parsed)
             return
+        self._kept_bytes += len(line)
         self.log.events.append(parsed)
         if self._on_event is not None:
             self._on_event(parsed)

@@ -8,6 +8,7 @@ files are read, up to a size bound.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import stat
 from pathlib import Path
@@ -66,6 +67,19 @@ def copy_regular_file(root: Path, relative: str, dest: Path, *, max_bytes: int) 
                 raise UnsafeFileError(f"{relative}: over the {max_bytes} byte limit")
             out.write(chunk)
     return copied
+
+
+def hash_regular_file(root: Path, relative: str, *, max_bytes: int) -> str:
+    """sha256 of `root/relative`, read the safe way (a link or a FIFO is UnsafeFileError)."""
+    digest = hashlib.sha256()
+    read = 0
+    with open_regular_file(root, relative, max_bytes=max_bytes) as f:
+        while chunk := f.read(1 << 20):
+            read += len(chunk)
+            if read > max_bytes:
+                raise UnsafeFileError(f"{relative}: over the {max_bytes} byte limit")
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def list_regular_files(root: Path, relative_dir: str, suffix: str) -> list[str]:

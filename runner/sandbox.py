@@ -8,6 +8,9 @@ since an engine can accept an option and silently ignore it:
     user 1000:1000          not root; all capabilities dropped; no-new-privileges
     mem_limit = memswap     the track's memory, no swap on top
     pids_limit              the track's process/thread bound (a fork bomb stops there)
+    nano_cpus               a CPU track's cores (2 on cpu-tiny), whatever the host has
+    log_config max-size     the engine keeps at most LOG_BYTES of the container's output
+                            (the runner streams and bounds its own copy as it arrives)
     environment             exactly the spec's variables: nothing of the runner's own
     mounts                  only what the attempt lists (the signing key is never among them)
 """
@@ -21,11 +24,12 @@ from runner.workspace import SANDBOX_GID, SANDBOX_UID
 
 LABEL = "speedrun.runner"  # every container the runner creates carries it
 TMPFS_BYTES = 512 * 1024 * 1024
+LOG_BYTES = 64 * 1024 * 1024
 
 
 def container_kwargs(spec: ProcessSpec, image: str, labels: dict[str, str]) -> dict[str, Any]:
     """Keyword arguments for docker's `containers.create`."""
-    from docker.types import DeviceRequest, Mount
+    from docker.types import DeviceRequest, LogConfig, Mount
 
     mounts = [
         Mount(target=m.target, source=str(m.source), type="bind", read_only=m.read_only)
@@ -51,7 +55,12 @@ def container_kwargs(spec: ProcessSpec, image: str, labels: dict[str, str]) -> d
         "stdin_open": False,
         "tty": False,
         "detach": True,
+        "log_config": LogConfig(
+            type=LogConfig.types.JSON, config={"max-size": str(LOG_BYTES), "max-file": "1"}
+        ),
     }
+    if spec.cpus:
+        kwargs["nano_cpus"] = int(spec.cpus * 1e9)
     if spec.gpus:
         kwargs["device_requests"] = [DeviceRequest(count=spec.gpus, capabilities=[["gpu"]])]
     return kwargs

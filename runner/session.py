@@ -36,9 +36,11 @@ from runner.summary import ab_summary, runs_summary
 from runner.trackdata import prepare_track_data
 from speedrun import stats
 from speedrun.errors import UsageError
+from speedrun.heldout import HeldOutSecret
 from speedrun.tracks import Track
 
-MAX_VARIANT_BYTES = 4 * 1024 * 1024
+# A record's script is ~50-100 KB; more room would only carry pretrained numbers.
+MAX_VARIANT_BYTES = 1024 * 1024
 DEFAULT_CPU_IMAGE = "localhost/speedrun-cpu:latest"
 DEFAULT_CUDA_IMAGE = "localhost/speedrun-cuda:latest"
 
@@ -62,6 +64,12 @@ class RunOptions:
     # Set by an agent's SIGTERM handler that ran before this session installed its own: the
     # session stops at once instead of running a whole attempt nobody waits for.
     stop_requested: threading.Event | None = None
+    # The server job these runs belong to ({"id", "nonce"}), signed into every bundle so the
+    # server can tell a job's runs from unsolicited uploads.
+    job: dict[str, Any] | None = None
+    # The deployment's held-out secret (speedrun.heldout): without it, a held-out track runs
+    # on public data and its runs never count toward records.
+    held_out: HeldOutSecret | None = None
 
 
 @dataclass(frozen=True)
@@ -95,6 +103,9 @@ def check_options(opts: RunOptions) -> float:
         raise UsageError("an A/B session needs --runs >= 2 (pairs)")
     if opts.backend not in ("docker", "local"):
         raise UsageError(f"unknown backend {opts.backend!r} (docker or local)")
+    if not opts.track.accepts_runs:
+        why = "retired (its rules were too weak)" if opts.track.retired else "imported history"
+        raise UsageError(f"{opts.track.key} accepts no runs: {why}; run the latest version")
     limit = float(opts.track.limits.wall_clock_s)
     if opts.time_limit_s is not None:
         if not 0 < opts.time_limit_s <= limit:
@@ -221,7 +232,12 @@ def run_session(opts: RunOptions) -> dict[str, Any]:
             with tempfile.TemporaryDirectory(prefix="speedrun-session-", dir=opts.work_dir) as tmp:
                 progress.note("preparing data")
                 data = prepare_track_data(
-                    opts.track, opts.data_dir, Path(tmp), progress=not opts.quiet
+                    opts.track,
+                    opts.data_dir,
+                    Path(tmp),
+                    progress=not opts.quiet,
+                    train_shards=opts.train_shards,
+                    secret=opts.held_out,
                 )
                 progress.note("probing software")
                 ctx = SessionContext(
@@ -239,6 +255,7 @@ def run_session(opts: RunOptions) -> dict[str, Any]:
                     progress=progress,
                     group_id=uuid.uuid4().hex,
                     work_parent=opts.work_dir,
+                    job=opts.job,
                 )
                 base_seed = opts.seed if opts.seed is not None else secrets.randbelow(2**31)
                 if baseline is None:

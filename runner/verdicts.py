@@ -3,13 +3,13 @@
 Status, first match wins: `timeout` (killed at the wall-clock limit), `killed` (out of
 memory or a signal), `failed` (non-zero exit, or a harness variant that never said `done`
 or never exported its model), `rule_violation` (the evaluator refused the model: I/O or
-non-ATen ops, mutated buffers, not causal), `eval_failed` (the evaluator itself failed),
-else `completed`.
+non-ATen ops, mutated buffers, not causal, unreadable archive), `eval_failed` (the evaluator
+itself failed), else `completed` — which the attempt then checks against every rule of
+`speedrun.rules` (protocol, caps, agreement, held-out gap): a run that breaks one becomes a
+`rule_violation` with the reasons.
 
-Flags are facts worth a reader's attention that do not by themselves void the run: the
-script's own train_time disagreeing with the runner's by more than 1%, its self-reported
-loss far from the independent one, untimed time over the cap, breaches of the event
-protocol.
+Flags are facts worth a reader's attention that do not decide anything (the runs' data was
+public, no sandbox).
 """
 
 from __future__ import annotations
@@ -69,13 +69,13 @@ def judge(
     evaluation: dict[str, Any] | None,
     eval_error: str | None,
     eval_exit: int | None,
-    channel_problems: list[str],
     time_limit_s: float,
 ) -> Judged:
     status, reason = _process_status(proc, track, time_limit_s)
-    independent = None
+    independent = private = None
     if status == "completed" and harness:
         status, reason, independent = _harness_status(timing, evaluation, eval_error, eval_exit)
+        private = _finite((evaluation or {}).get("private_val_loss")) if independent else None
     if status == "completed" and not harness and report.val_loss is None:
         status, reason = "failed", f"no val_loss line in the log ({report.parse_error or 'none'})"
     script_ms = timing.script_train_time_ms if harness else report.train_time_ms
@@ -85,9 +85,13 @@ def judge(
         "val_loss": independent if harness else report.val_loss,
         "val_loss_source": _loss_source(harness, independent, report.val_loss),
         "independent_val_loss": independent,
+        "private_val_loss": private,
         "self_reported_val_loss": report.val_loss,
         "self_reported_train_time_ms": script_ms,
-        "time_disagreement": disagreement(timing.time_ms, script_ms),
+        "runner_train_time_ms": timing.time_to_done_ms if harness else timing.time_ms,
+        "time_disagreement": disagreement(
+            timing.time_to_done_ms if harness else timing.time_ms, script_ms
+        ),
         "wall_ms": timing.wall_ms,
         "untimed_ms": timing.untimed_ms,
         "untimed_cap_ms": timing.untimed_cap_ms,
@@ -95,13 +99,14 @@ def judge(
         "steps": report.steps,
         "peak_memory_bytes": proc.peak_memory_bytes,
     }
-    flags = _flags(harness, timing, figures, channel_problems, track.scale.max_train_tokens)
-    return Judged(status=status, reason=reason, figures=figures, flags=flags)
+    return Judged(status=status, reason=reason, figures=figures, flags=[])
 
 
 def _process_status(proc: ProcessResult, track: Track, limit_s: float) -> tuple[str, str | None]:
     if proc.timed_out:
         return "timeout", f"killed at the {limit_s:g} s wall-clock limit"
+    if proc.limit_exceeded:
+        return "killed", f"stopped by the runner: {proc.limit_exceeded}"
     if proc.oom_killed:
         return "killed", f"out of memory (limit {track.limits.memory_bytes} bytes)"
     if proc.killed_by_signal is not None:
@@ -134,38 +139,8 @@ def _loss_source(harness: bool, independent: float | None, reported: float | Non
     return "self-reported" if reported is not None else "none"
 
 
-def _flags(
-    harness: bool,
-    timing: Timing,
-    fig: dict[str, Any],
-    channel_problems: list[str],
-    max_tokens: int,
-) -> list[str]:
-    flags = []
-    d = fig["time_disagreement"]
-    if harness and d is not None and abs(d) > TIME_TOLERANCE:
-        flags.append(
-            f"time-disagreement: runner {fig['time_ms']:.0f} ms, script says "
-            f"{fig['self_reported_train_time_ms']:.0f} ms ({d:+.1%})"
-        )
-    if harness and fig["time_ms"] is not None and fig["self_reported_train_time_ms"] is None:
-        flags.append("time-unreported: the done event carried no train_time_ms")
-    ind, rep = fig["independent_val_loss"], fig["self_reported_val_loss"]
-    if ind is not None and rep is not None and abs(ind - rep) > LOSS_TOLERANCE * abs(ind):
-        flags.append(f"loss-disagreement: self-reported {rep:.4f}, independent {ind:.4f}")
-    if timing.cap_exceeded:
-        flags.append(
-            f"untimed-cap-exceeded: {timing.untimed_ms:.0f} ms untimed, cap "
-            f"{timing.untimed_cap_ms:.0f} ms; the excess was timed"
-        )
-    if (fig["train_tokens"] or 0) > max_tokens:
-        flags.append(
-            f"token-ceiling: the variant reports {fig['train_tokens']} train tokens, "
-            f"over the track's {max_tokens}"
-        )
-    flags += [f"event-protocol: {p}" for p in timing.problems[:20]]
-    flags += [f"event-channel: {p}" for p in channel_problems[:20]]
-    return [f[:500] for f in flags]
+def _finite(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and math.isfinite(value) else None
 
 
 def timing_block(timing: Timing, proc: ProcessResult, limit_s: float) -> dict[str, Any]:
@@ -175,6 +150,7 @@ def timing_block(timing: Timing, proc: ProcessResult, limit_s: float) -> dict[st
         "wall_clock_limit_s": limit_s,
         "breakdown_ms": timing.breakdown_ms,
         "cap_exceeded": timing.cap_exceeded,
+        "pause_cap_exceeded": timing.pause_cap_exceeded,
         "problems": list(timing.problems),
         "exit_code": proc.exit_code,
     }
@@ -187,6 +163,7 @@ def evaluation_block(result: dict[str, Any] | None) -> dict[str, Any] | None:
         "ok",
         "refused",
         "val_loss",
+        "private_val_loss",
         "tokens_scored",
         "windows",
         "seq_len",
@@ -217,6 +194,7 @@ def sandbox_block(backend: str, track: Track, harness: bool) -> dict[str, Any]:
         "memory_bytes": track.limits.memory_bytes,
         "pids": track.limits.pids,
         "val_visible_to_training": not harness,
+        "data_locked_until_warmup_end": harness,
     }
 
 

@@ -5,6 +5,10 @@ An attempt's workspace (a fresh temporary directory, removed afterwards):
     variant/<name>.py   a copy of the variant: what is hashed is exactly what runs
     ctl/config.json     the harness configuration (SPEEDRUN_CONFIG)
     ctl/events          the event FIFO (SPEEDRUN_EVENTS)
+    data/               mounted at /speedrun/data, the train shards and dev tail bind-mounted
+                        into it: 0700 and the runner's until the variant's first warmup_end,
+                        so no warmup can read training data (the container's user cannot
+                        even traverse it); `unlock_data` opens it
     out/                the one writable directory of the training process (its cwd)
     eval/model/         the exported model, copied for the evaluator
     eval/out/           the evaluator's result
@@ -40,6 +44,7 @@ class Workspace:
     out: Path
     eval_model: Path
     eval_out: Path
+    data: Path
 
     @property
     def config(self) -> Path:
@@ -60,9 +65,12 @@ class Workspace:
             out=root / "out",
             eval_model=root / "eval" / "model",
             eval_out=root / "eval" / "out",
+            data=root / "data",
         )
         for folder in (ws.variant.parent, ws.ctl, ws.eval_model):
             folder.mkdir(parents=True, mode=0o755)
+        ws.data.mkdir(mode=0o700)
+        ws.data.chmod(0o700)  # whatever the umask: locked until warmup_end
         ws.variant.write_bytes(variant_source)
         ws.variant.chmod(0o444)
         os.mkfifo(ws.fifo, 0o600)
@@ -71,6 +79,15 @@ class Workspace:
             _give_to_sandbox(writable)
         _give_to_sandbox(ws.fifo)
         return ws
+
+    def mount_point(self, name: str) -> Path:
+        """An empty file in the locked data folder for a shard to be bind-mounted over."""
+        point = self.data / name
+        point.touch(mode=0o444)
+        return point
+
+    def unlock_data(self) -> None:
+        self.data.chmod(0o755)
 
     def remove(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)

@@ -141,9 +141,14 @@ fi
 STEP="a submitter's token"
 created=$("$BIN/speedrun" admin token-create demo --db "$DB")
 TOKEN=$(last_line "$created")
+STEP="the held-out secret"
+# The deployment's secret: cpu-tiny's language and scored tokens derive from it, so no
+# submission can know them (speedrun/heldout.py). One per demo folder, kept across restarts.
+HELD_OUT="$DEMO_DIR/held-out.secret"
+[ -f "$HELD_OUT" ] || "$BIN/speedrun" keys held-out "$HELD_OUT" >/dev/null
 STEP="the agent"
 start_bg agent "$BIN/speedrun" agent --server "$URL" --key "$KEY" --backend "$BACKEND" \
-  --work-dir "$DEMO_DIR/agent" --poll 2
+  --work-dir "$DEMO_DIR/agent" --poll 2 --held-out "$HELD_OUT"
 
 # -- 3. submissions and history --------------------------------------------------------------------
 for variant in $VARIANTS; do

@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     reverify_scan_interval_s: float = Field(default=3600.0, ge=0)
     # Runs per re-verification job; unset means the track's runs_required.
     reverify_runs: int | None = Field(default=None, ge=1)
+    # Hidden tracks (cpu-smoke) take runners' bundles but no submissions; this lets them take
+    # submissions too, for test suites and demos that need a whole loop in seconds.
+    submissions_to_hidden_tracks: bool = False
     # A line shown on every page, e.g. the demo's "local backend, not sandboxed" label.
     notice: str = ""
     sql_echo: bool = False

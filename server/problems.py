@@ -2,6 +2,7 @@
 
     ServerError                 base: HTTP status, a stable `code`, a title and a detail
     ├── BadRequest   400/422    malformed input (bad JSON body, bad text, bad parameters)
+    │   └── JobMismatch  400    a bundle uploaded for a job that is not one of its runs
     ├── Unauthorized 401        missing or wrong token / agent signature
     ├── Forbidden    403        a revoked runner, a lease held by someone else
     ├── NotFound     404
@@ -44,6 +45,10 @@ class ServerError(Exception):
 
 class BadRequest(ServerError):
     status, title = 422, "Invalid request"
+
+
+class JobMismatch(BadRequest):
+    status, title = 400, "Bundle does not belong to this job"
 
 
 class Unauthorized(ServerError):

@@ -1,10 +1,15 @@
 """Result bundles: one gzip'd tar holding `manifest.json` and the files it vouches for.
 
 Writing is deterministic (sorted members, zeroed times and owners), so equal content gives
-equal bytes and the bundle's sha256 identifies it. Reading trusts nothing: it bounds sizes
-while decompressing, accepts only regular files with plain relative names, and separates
-"cannot be read" (`BundleError`) from "reads but fails a check" (`BundleInvalid`).
-`verify_bundle` is the one check both `speedrun verify` and the server's ingest run.
+equal bytes and the bundle's sha256 identifies it. Reading trusts nothing and works in cost
+order, so a hostile upload is refused before it costs anything: the decompressed size is
+bounded while decompressing; every member header is read first and only plain regular files
+(no links, devices, or sparse files, whose holes `tarfile` would fill) with plain relative
+names are accepted, their declared sizes summed and bounded before any content is read; the
+manifest is bounded on its own. `verify_bundle` then checks the signature on the manifest
+before anything else reads it (schema, first error only; member hashes; rules). It separates
+"cannot be read" (`BundleError`) from "reads but fails a check" (`BundleInvalid`), and is the
+one check both `speedrun verify` and the server's ingest run.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from speedrun.tracks import get_track
 MANIFEST = "manifest.json"
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024  # uncompressed, all members together
 MAX_MEMBERS = 64
+MAX_MANIFEST_BYTES = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -134,52 +140,76 @@ def read_bundle(data: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Bundle:
     files: dict[str, bytes] = {}
     try:
         with tarfile.open(fileobj=io.BytesIO(raw), mode="r:") as tar:
-            for info in tar:
-                _read_member(tar, info, files)
+            for info in _member_headers(tar, max_bytes):
+                files[info.name] = _read_member(tar, info)
     except tarfile.TarError as exc:
         raise BundleError(f"not a readable tar archive: {exc}") from None
     if MANIFEST not in files:
         raise BundleError(f"no {MANIFEST} in the bundle")
+    manifest = parse_manifest(files.pop(MANIFEST))
+    return Bundle(manifest=manifest, members=files, sha256=_sha256(data))
+
+
+def parse_manifest(raw: bytes) -> dict[str, Any]:
+    if len(raw) > MAX_MANIFEST_BYTES:
+        raise BundleInvalid(f"{MANIFEST} is over {MAX_MANIFEST_BYTES} bytes", code="too-large")
     try:
-        manifest = json.loads(files.pop(MANIFEST).decode("utf-8"))
+        manifest = json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:
         raise BundleInvalid(f"{MANIFEST} is not UTF-8", code="bad-encoding") from None
+    except RecursionError:
+        raise BundleInvalid(f"{MANIFEST} nests too deeply", code="bad-manifest") from None
     except ValueError as exc:
         raise BundleInvalid(f"{MANIFEST} is not JSON: {exc}", code="bad-manifest") from None
     if not isinstance(manifest, dict):
         raise BundleInvalid(f"{MANIFEST} must hold a JSON object", code="bad-manifest")
-    return Bundle(manifest=manifest, members=files, sha256=_sha256(data))
+    return manifest
 
 
-def _read_member(tar: tarfile.TarFile, info: tarfile.TarInfo, files: dict[str, bytes]) -> None:
-    check_member_name(info.name)
-    if not info.isreg():
-        raise BundleInvalid(f"member {info.name!r} is not a regular file", code="unsafe-member")
-    if info.name in files:
-        raise BundleInvalid(f"member {info.name!r} appears twice", code="duplicate-member")
-    if len(files) >= MAX_MEMBERS:
-        raise BundleInvalid(f"more than {MAX_MEMBERS} members", code="too-many-members")
+def _member_headers(tar: tarfile.TarFile, max_bytes: int) -> list[tarfile.TarInfo]:
+    """Every member's header, checked, before any content is read."""
+    infos: list[tarfile.TarInfo] = []
+    names: set[str] = set()
+    declared = 0
+    for info in tar:
+        check_member_name(info.name)
+        plain = info.type in (tarfile.REGTYPE, tarfile.AREGTYPE) and info.sparse is None
+        if not plain:
+            raise BundleInvalid(f"member {info.name!r} is not a regular file", code="unsafe-member")
+        if info.name in names:
+            raise BundleInvalid(f"member {info.name!r} appears twice", code="duplicate-member")
+        if len(infos) >= MAX_MEMBERS:
+            raise BundleInvalid(f"more than {MAX_MEMBERS} members", code="too-many-members")
+        declared += info.size
+        if declared > max_bytes:
+            raise BundleInvalid(f"members declare more than {max_bytes} bytes", code="too-large")
+        names.add(info.name)
+        infos.append(info)
+    return infos
+
+
+def _read_member(tar: tarfile.TarFile, info: tarfile.TarInfo) -> bytes:
     handle = tar.extractfile(info)
-    content = handle.read() if handle is not None else b""
+    content = handle.read(info.size) if handle is not None else b""
     if len(content) != info.size:
         raise BundleError(f"truncated bundle: member {info.name!r} is cut short")
-    files[info.name] = content
+    return content
 
 
 def verify_bundle(
     bundle: Bundle, *, trusted: Mapping[str, Ed25519PublicKey] | None = None
 ) -> Verdict:
-    """Schema, member hashes, signature, and the track's rules. Raises BundleInvalid."""
+    """Signature first, then schema, member hashes and the track's rules. Raises
+    BundleInvalid naming the first problem found."""
     m = bundle.manifest
-    errors = sorted(
-        jsonschema.Draft202012Validator(manifest_schema()).iter_errors(m), key=lambda e: e.path
-    )
-    if errors:
-        first = errors[0]
-        where = "/".join(str(p) for p in first.absolute_path) or "(top level)"
-        raise BundleInvalid(f"manifest schema: at {where}: {first.message}", code="schema")
-    _check_members(bundle)
     key_id = _check_signature(m, trusted)
+    first = next(jsonschema.Draft202012Validator(manifest_schema()).iter_errors(m), None)
+    if first is not None:
+        where = "/".join(str(p) for p in first.absolute_path) or "(top level)"
+        raise BundleInvalid(f"manifest schema: at {where}: {first.message[:300]}", code="schema")
+    if m["runner"]["key_id"] != key_id:
+        raise BundleInvalid("runner.key_id differs from the signing key", code="bad-signature")
+    _check_members(bundle)
     warnings = check_rules(m)
     return Verdict(key_id=key_id, trusted=trusted is not None, warnings=warnings)
 
@@ -202,7 +232,15 @@ def _check_members(bundle: Bundle) -> None:
 
 
 def _check_signature(m: Mapping[str, Any], trusted: Mapping[str, Ed25519PublicKey] | None) -> str:
-    sig = m["signature"]
+    """The signature over the manifest, read with no other part of it trusted yet."""
+    sig = m.get("signature")
+    fields = ("algorithm", "key_id", "public_key", "value")
+    if not isinstance(sig, dict) or not all(isinstance(sig.get(k), str) for k in fields):
+        raise BundleInvalid("signature: missing or malformed", code="bad-signature")
+    if sig["algorithm"] != signing.ALGORITHM:
+        raise BundleInvalid(
+            f"signature: algorithm must be {signing.ALGORITHM}", code="bad-signature"
+        )
     try:
         public = signing.public_key_from_b64(sig["public_key"])
     except KeyFileError:
@@ -213,14 +251,19 @@ def _check_signature(m: Mapping[str, Any], trusted: Mapping[str, Ed25519PublicKe
         known = trusted.get(sig["key_id"])
         if known is None:
             raise BundleInvalid(
-                f"signature: key {sig['key_id']} is not a trusted runner key", code="unknown-key"
+                f"signature: key {sig['key_id'][:16]} is not a trusted runner key",
+                code="unknown-key",
             )
         if signing.raw_public_bytes(known) != signing.raw_public_bytes(public):
             raise BundleInvalid("signature: key differs from the trusted one", code="unknown-key")
-    if not signing.verify(public, signed_payload(m), sig["value"]):
+    try:
+        payload = signed_payload(m)
+    except (ValueError, TypeError, RecursionError):  # NaN, lone surrogates, deep nesting
+        raise BundleInvalid(
+            "signature: the manifest cannot be canonicalised", code="bad-signature"
+        ) from None
+    if not signing.verify(public, payload, sig["value"]):
         raise BundleInvalid("signature does not match the manifest", code="bad-signature")
-    if m["runner"]["key_id"] != sig["key_id"]:
-        raise BundleInvalid("runner.key_id differs from the signing key", code="bad-signature")
     return str(sig["key_id"])
 
 
@@ -245,7 +288,10 @@ def check_rules(m: Mapping[str, Any]) -> list[str]:
     cap = fig.get("untimed_cap_ms")
     if cap is not None and cap > track.limits.untimed_cap_s * 1000:
         raise BundleInvalid("untimed cap above the track's", code="rules")
-    files = m["fingerprint"]["data"]["files"]
+    data = m["fingerprint"]["data"]
+    files = data["files"]
+    if (data.get("held_out") or {}).get("kind") == "secret-language":
+        files = {}  # built from the deployment's secret: no public pin applies
     pinned = {f.name: f.sha256 for f in (track.dataset.val_file, *track.dataset.train_files)}
     for name, digest in files.items():
         if pinned.get(name) and pinned[name] != digest:

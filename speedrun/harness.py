@@ -10,9 +10,12 @@ that statically (`is_harness_variant`) before it starts anything, and then:
   model — but never the scored validation tokens;
 * listens on the event channel named by `SPEEDRUN_EVENTS` (one JSON object per line) and
   timestamps each event on arrival with its own monotonic clock. Events: `hello`,
-  `warmup_start`, `warmup_end` (the timed clock starts at the last warmup_end), `val_pause` /
-  `val_resume` (untimed), `done` (with the script's own `train_time_ms`), `export` (the model
-  file is written). Untimed time is capped by the track; the runner's figure is official;
+  `warmup_start`, `warmup_end` (sent once, even without a warmup: the timed clock starts
+  there, and only then does the runner let the variant read its training shards and dev
+  tail: a warmup trains on made-up tokens only), `val_pause` / `val_resume` (untimed up to a
+  share of the timed time), `done` (with the script's own `train_time_ms`), `export` (the
+  model file is written; it is hashed then and must not change afterwards). Untimed time is
+  capped by the track; the runner's figure is official;
 * after training, evaluates the exported model in a separate process that alone sees the
   validation slice. The model is exported with `torch.export` (a graph of tensor operations,
   not Python), so no submitted code runs where the validation tokens are.
@@ -42,8 +45,10 @@ EVENT_NAMES = frozenset(
 )
 MODEL_FILE = "model.pt2"
 
+# `[^\S\n]*+` (not `\s*`): leading blanks of one line only, possessive, so the scan is linear
+# however many blank lines a hostile source holds.
 _IMPORT_RE = re.compile(
-    r"^\s*(from\s+speedrun\s+import\s+[^\n]*\bharness\b|import\s+speedrun\.harness\b"
+    r"^[^\S\n]*+(from\s+speedrun\s+import\s+[^\n]*\bharness\b|import\s+speedrun\.harness\b"
     r"|from\s+speedrun\.harness\s+import\b)",
     re.MULTILINE,
 )
@@ -120,12 +125,19 @@ def standalone_config(
     )
 
 
+DATA_WAIT_S = 60.0  # how long warmup_end waits for the runner to open the training data
+
+
 class Harness:
     """Event emitter for one process; only rank 0 talks to the runner."""
 
-    def __init__(self, *, rank: int, world_size: int) -> None:
+    def __init__(self, *, rank: int, world_size: int, config: HarnessConfig | None = None) -> None:
         self.rank = rank
         self.world_size = world_size
+        cfg = config or load_config()
+        self._gated = (
+            [*cfg.train_files[:1], *([cfg.dev_file] if cfg.dev_file else [])] if cfg else []
+        )
         self._stream: TextIO | None = None
         path = os.environ.get(EVENTS_ENV)
         if path and rank == 0:
@@ -148,7 +160,13 @@ class Harness:
         self.event("warmup_start")
 
     def warmup_end(self) -> None:
+        """The timed clock starts; every rank waits until the runner has opened the data."""
         self.event("warmup_end")
+        deadline = time.monotonic() + DATA_WAIT_S
+        while not all(os.access(p, os.R_OK) for p in self._gated):
+            if time.monotonic() > deadline:
+                raise RuntimeError("the training data was not opened after warmup_end")
+            time.sleep(0.002)
 
     def val_pause(self, step: int) -> None:
         self.event("val_pause", step=step)

@@ -90,18 +90,39 @@ class Scale:
     val_every_tokens: Pos  # suggested spacing of the variant's own val points (untimed)
 
 
+HeldOutKind = Literal["none", "secret-language", "private-slice"]
+Share = Annotated[float, Field(ge=0, lt=1)]
+
+
 @dataclass(frozen=True, config=_STRICT)
 class Evaluation:
     seq_len: Pos  # the runner's evaluator cuts the slice into windows of this length
     batch_seqs: Pos
+    # Data no submission can know, held by the runner deployment (speedrun.heldout):
+    # "secret-language": a synthetic track's language, shards and scored slice all derive from
+    #   the deployment's secret, so nothing scored (or trainable) is derivable in the sandbox;
+    # "private-slice": runners hold a second validation slice nobody else has;
+    # either way a private slice is scored beside the public one, and a gap beyond
+    # `held_out_tolerance` (nats) fails the run. Official runs must carry it when not "none".
+    held_out: HeldOutKind = "none"
+    private_slice_tokens: NonNeg = 0
+    held_out_tolerance: Annotated[float, Field(gt=0)] = 0.05
 
 
 @dataclass(frozen=True, config=_STRICT)
 class Limits:
     wall_clock_s: Pos  # the whole attempt, killed beyond this
-    untimed_cap_s: NonNeg  # most untimed time (startup+warmup+validation pauses) not counted
+    untimed_cap_s: NonNeg  # most untimed startup + warmup (before the first warmup_end)
     memory_bytes: Pos
     pids: Pos
+    # Untimed validation pauses may add up to this share of the timed training time; the
+    # excess is timed and the run fails (training can hide in a pause, never for long).
+    val_pause_share: Share = 0.10
+    # Time from `done` to `export` (writing the model) left untimed; beyond it, timed. Any
+    # allowance is time a variant could train in unseen, so live tracks set 0.
+    export_allowance_s: NonNeg = 30
+    # Most the variant may write to its output directory (model, logs); stopped beyond it.
+    output_bytes: Pos = 16 * 1024**3
 
 
 @dataclass(frozen=True, config=_STRICT)
@@ -117,6 +138,11 @@ class Rules:
     record_backends: tuple[
         Literal["docker", "local"], ...
     ]  # backends whose bundles count toward records
+    # A harness run fails when the script's own train time differs from the runner's by more
+    # than this share, or its self-reported val loss from the independent one by more than
+    # `loss_tolerance` of it (its dev tail and the scored slice are samples of one source).
+    time_tolerance: Share = 0.01
+    loss_tolerance: Share = 0.05
 
 
 @dataclass(frozen=True, config=_STRICT)
@@ -138,6 +164,13 @@ class Track:
     # self-reported, never mixed with runner-verified results and never accepting new runs.
     family: Literal["runner", "imported"] = "runner"
     ranked_by: Literal["time", "steps"] = "time"  # the optimization track ranks by steps
+    # A retired version keeps its records on show and accepts no new runs or submissions
+    # (its rules were found too weak); its successor version is where claims go now.
+    retired: bool = False
+
+    @property
+    def accepts_runs(self) -> bool:
+        return self.family == "runner" and not self.retired
 
     @property
     def key(self) -> str:
@@ -182,6 +215,13 @@ def _check_consistency(t: Track, where: str) -> None:
         raise TrackError(f"{where}: batch_tokens must be a multiple of world_size * seq_len")
     if t.dataset.val_tokens % t.evaluation.seq_len:
         raise TrackError(f"{where}: val_tokens must be a multiple of evaluation.seq_len")
+    ev = t.evaluation
+    if ev.held_out == "secret-language" and t.dataset.kind != "synthetic":
+        raise TrackError(f"{where}: held_out 'secret-language' needs a synthetic dataset")
+    if ev.held_out != "none" and ev.private_slice_tokens % ev.seq_len:
+        raise TrackError(f"{where}: private_slice_tokens must be a multiple of evaluation.seq_len")
+    if (ev.held_out == "none") != (ev.private_slice_tokens == 0):
+        raise TrackError(f"{where}: private_slice_tokens is set exactly when held_out is not none")
 
 
 def load_tracks() -> dict[str, list[Track]]:

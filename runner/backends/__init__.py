@@ -35,6 +35,9 @@ class ProcessSpec:
     gpus: int = 0
     role: str = "train"  # "train", "eval" or "probe": names containers and logs
     labels: dict[str, str] = field(default_factory=dict)
+    cpus: float | None = None  # CPU cores the process may use (CPU tracks: the track's count)
+    output_dir: Path | None = None  # host folder of its writable mount, watched while it runs
+    output_bytes: int | None = None  # ... and its bound (runner.backends.guard)
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,7 @@ class ProcessResult:
     output: str  # stdout and stderr together
     peak_memory_bytes: int | None = None
     killed_by_signal: int | None = None
+    limit_exceeded: str | None = None  # a bound the runner stopped it for (output size)
 
 
 LineSink = Callable[[str], None]

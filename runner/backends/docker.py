@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from runner.backends import BackendName, LineSink, ProcessResult, ProcessSpec
+from runner.backends.guard import OutputGuard
 from runner.backends.streams import LineCollector
 from runner.errors import EngineError, ImageError
 from runner.sandbox import LABEL, container_kwargs
@@ -127,12 +128,13 @@ class DockerBackend:
         streamer.start()
         deadline = t0 + spec.time_limit_s
         timed_out = False
+        guard = OutputGuard(spec.output_dir, spec.output_bytes)
         next_poll_s = t0 + STATE_POLL_S
         while not exited.wait(0.25):
             sampler.sample()
             now = time.monotonic()
-            if now >= deadline:
-                timed_out = True
+            if now >= deadline or guard.check():
+                timed_out = now >= deadline
                 with contextlib.suppress(Exception):
                     container.kill()
                 exited.wait(30)
@@ -160,6 +162,7 @@ class DockerBackend:
             output=collector.finish(),
             peak_memory_bytes=sampler.peak_bytes,
             killed_by_signal=code - 128 if code is not None and code > 128 else None,
+            limit_exceeded=guard.exceeded,
         )
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import IO
 
 from runner.backends import BackendName, LineSink, ProcessResult, ProcessSpec
+from runner.backends.guard import OutputGuard
 from runner.backends.streams import LineCollector
 
 # No secrets, but what a local interpreter needs to find itself and its GPUs.
@@ -65,12 +66,15 @@ class LocalBackend:
         reader = threading.Thread(target=_pump, args=(proc.stdout, collector), daemon=True)
         reader.start()
         sampler = _PeakSampler(proc.pid)
+        guard = OutputGuard(spec.output_dir, spec.output_bytes)
         timed_out = False
         try:
             deadline = t0 + spec.time_limit_s
             while proc.poll() is None:
                 if time.monotonic() >= deadline:
                     timed_out = True
+                    break
+                if guard.check():
                     break
                 sampler.sample()
                 with contextlib.suppress(subprocess.TimeoutExpired):
@@ -93,6 +97,7 @@ class LocalBackend:
             output=collector.finish(),
             peak_memory_bytes=sampler.peak_bytes,
             killed_by_signal=-code if code is not None and code < 0 else None,
+            limit_exceeded=guard.exceeded,
         )
 
 

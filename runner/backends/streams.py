@@ -5,6 +5,7 @@ from __future__ import annotations
 from runner.backends import LineSink
 
 MAX_OUTPUT_BYTES = 32 * 1024 * 1024  # kept for the bundle; beyond this the tail is dropped
+MAX_LINE_BYTES = 64 * 1024  # a longer "line" is handed on in pieces (no unbounded buffer)
 
 
 class LineCollector:
@@ -27,6 +28,9 @@ class LineCollector:
         *lines, self._pending = data.split(b"\n")
         for line in lines:
             self._emit(line)
+        while len(self._pending) > MAX_LINE_BYTES:  # output without newlines: cut it up
+            self._emit(self._pending[:MAX_LINE_BYTES])
+            self._pending = self._pending[MAX_LINE_BYTES:]
 
     def finish(self) -> str:
         if self._pending:

@@ -14,7 +14,10 @@ class Job(Base):
     """Work for an agent: run a variant `runs_total` times (a submission or a re-run).
 
     A claim bumps `lease_seq` and sets a fresh `lease_id`; heartbeats and completion must
-    present the current lease, so a late answer from an expired lease is refused.
+    present the current lease, so a late answer from an expired lease is refused. `nonce` is
+    issued at creation and given only to the agent that leases the job (never in public
+    views): the runner signs it into every bundle of the job, so the server can tell the
+    job's runs from unsolicited uploads.
     """
 
     __tablename__ = "jobs"
@@ -28,6 +31,7 @@ class Job(Base):
     attempt_id: Mapped[int] = mapped_column(ForeignKey("attempts.id"), index=True)
     record_id: Mapped[int | None] = mapped_column(ForeignKey("records.id"))
     runs_total: Mapped[int]
+    nonce: Mapped[str] = mapped_column(String(32))
     lease_id: Mapped[str | None] = mapped_column(String(64))
     lease_seq: Mapped[int] = mapped_column(default=0)
     runner_id: Mapped[int | None] = mapped_column(ForeignKey("runners.id"))

@@ -57,13 +57,18 @@ class Run(Base):
     runner_id: Mapped[int | None] = mapped_column(ForeignKey("runners.id"))
     bundle_sha256: Mapped[str | None] = mapped_column(ForeignKey("blobs.sha256"), unique=True)
     job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id"), index=True)
-    purpose: Mapped[str] = mapped_column(String(16), default="claim")  # claim | reverify
+    # claim (a submission job's run) | reverify (a re-verification job's) | unsolicited
+    # (uploaded outside any job: shown, never counted); imported runs have their own purposes.
+    purpose: Mapped[str] = mapped_column(String(16), default="claim")
     track_id: Mapped[str] = mapped_column(String(64))
     track_version: Mapped[int]
     backend: Mapped[str | None] = mapped_column(String(32))
     official: Mapped[bool]
+    # As the server judged it (speedrun.rules.effective_status), not as the manifest says:
+    # a "completed" run whose figures break a rule is stored as rule_violation.
     status: Mapped[str] = mapped_column(String(32))
     exit_reason: Mapped[str | None] = mapped_column(Text)
+    violations_json: Mapped[str | None] = mapped_column(Text)  # JSON list of broken rules
     time_ms: Mapped[float | None]
     val_loss: Mapped[float | None]
     val_loss_source: Mapped[str] = mapped_column(String(32))

@@ -1,9 +1,11 @@
 """Jobs, for agents: claim, heartbeat, upload runs, complete. Every call is signed with the
-runner's key (see `server.services.agent_auth`); reading a job needs no signature."""
+runner's key (see `server.services.agent_auth`); reading a job needs no signature, and never
+shows its nonce: only the claim answer carries it, to the agent that leased the job."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Mapping
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 from fastapi.responses import JSONResponse
@@ -24,6 +26,7 @@ from server.services.views import API
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 SIGNED = problems(401, 404, 409, 413, 422)
+UPLOAD = problems(400, 401, 404, 409, 413, 422)
 
 
 @router.get("", responses=problems(422))
@@ -72,6 +75,7 @@ async def claim(agent: AgentDep, state: StateDep) -> Response:
             return JobLease(
                 job=views.job_public(session, jobs.get_job(session, job.id)),
                 lease_id=job.lease_id,
+                nonce=job.nonce,
                 source=blob.data.decode("utf-8"),
                 upload_url=f"{API}/jobs/{job.id}/runs?lease={job.lease_id}",
             )
@@ -94,13 +98,14 @@ async def heartbeat(job_id: Id, agent: AgentDep, state: StateDep) -> JobPublic:
     return await run_in_threadpool(work)
 
 
-@router.post("/{job_id}/runs", status_code=201, response_model=IngestPublic, responses=SIGNED)
+@router.post("/{job_id}/runs", status_code=201, response_model=IngestPublic, responses=UPLOAD)
 async def upload_run(job_id: Id, lease: str, agent: AgentDep, state: StateDep) -> JSONResponse:
-    """A bundle produced for this job (the body is the bundle's bytes), under a live lease."""
+    """A bundle produced for this job (the body is the bundle's bytes), under a live lease; its
+    manifest must carry the job's id and nonce (400 `job-mismatch` otherwise)."""
 
     def work() -> IngestPublic:
-        def hook(session: Session, run: Run) -> None:
-            jobs.attach_run(session, job_id, lease, agent.runner, run, utcnow())
+        def hook(session: Session, run: Run, manifest: Mapping[str, Any]) -> None:
+            jobs.attach_run(session, job_id, lease, agent.runner, run, manifest, utcnow())
 
         result = ingest_bundle(state.db, agent.body, state.settings, hook=hook)
         if result.track_key:

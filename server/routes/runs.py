@@ -1,4 +1,7 @@
-"""Runs: ingest a bundle (the request body is the bundle file's bytes), read one back."""
+"""Runs: ingest a bundle (the request body is the bundle file's bytes), read one back.
+
+A bundle posted here is an unsolicited run: verified, stored and shown, never counted toward
+a record (only the runs a job's agent uploads through `POST /jobs/{id}/runs` count)."""
 
 from __future__ import annotations
 
@@ -36,7 +39,8 @@ BUNDLE_BODY = {
     openapi_extra=BUNDLE_BODY,
 )
 async def post_run(request: Request, state: StateDep) -> JSONResponse:
-    """Verify a signed bundle and store it; a re-upload answers 200 with the stored run."""
+    """Verify a signed bundle and store it as an unsolicited run (shown, never counted toward
+    a record); a re-upload answers 200 with the stored run."""
     data = await read_body(request, state.settings.max_bundle_bytes)
 
     def work() -> IngestPublic:

@@ -39,8 +39,12 @@ class JobPublic(BaseModel):
 
 
 class JobLease(BaseModel):
+    """The claim answer, for the leasing agent alone: `nonce` goes into every bundle of the
+    job (the runner's manifest `job` block); public job views never show it."""
+
     job: JobPublic
     lease_id: str
+    nonce: str
     source: str
     upload_url: str
 

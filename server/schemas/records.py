@@ -13,8 +13,9 @@ from server.schemas.tracks import TrackPublic
 
 
 class StatsPublic(BaseModel):
-    n_runs: int
+    n_runs: int  # runs of the attempt's submission jobs, whatever became of them
     n_counted: int
+    n_unsolicited: int  # uploaded outside any job: shown, never counted
     official: bool
     self_reported: bool
     time_ms: SummaryPublic | None

@@ -20,9 +20,10 @@ class RunBrief(BaseModel):
     run_id: str
     attempt_id: int
     origin: str  # verified | imported
-    purpose: str  # claim | reverify
-    status: str  # the manifest's exit.status
+    purpose: str  # claim (a submission job's run) | reverify | unsolicited (outside any job)
+    status: str  # as the server re-checked it: a run breaking a rule is rule_violation
     official: bool
+    counts: bool  # counts toward its attempt's record statistics (see not_counted)
     backend: str | None
     time_ms: float | None
     val_loss: float | None
@@ -38,6 +39,12 @@ class RunBrief(BaseModel):
     finished_at: datetime | None
     ingested_at: datetime
     url: str
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def unsolicited(self) -> bool:
+        """Uploaded outside any server job: shown, never counted toward a record."""
+        return self.purpose == "unsolicited"
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -65,6 +72,8 @@ class RunPublic(RunBrief):
     track: TrackRef
     variant_sha256: str
     exit_reason: str | None
+    violations: list[str]  # the rules the run broke, as the server re-checked them
+    not_counted: list[str]  # why this run does not count toward a record (empty: it does)
     bundle_sha256: str | None
     bundle_url: str | None
     job_id: int | None

@@ -1,8 +1,17 @@
 """Attempts (one variant on one track version) and the statistics over their runs.
 
-Which runs count: claim runs (not re-verification re-runs) that completed with a time and a
-loss. Toward a record, only those that are also official (a record backend on the track's
-hardware class) with an independently evaluated loss: self-reported losses never make one.
+Which runs count ("every attempt counted"):
+* Only `claim` runs: the runs of the attempt's submission jobs, uploaded by the leasing agent
+  with the job's signed id and nonce. `unsolicited` runs (uploaded outside any job) are
+  shown, with their number in the statistics, and never counted; `reverify` runs feed the
+  record's verification, never its statistics.
+* Every claim run counts, whatever became of it: an attempt qualifies only if all of its
+  claim runs completed (as the server re-checked them: a run that failed, timed out or broke
+  a rule counts against it, and the reason says so, e.g. "1 of 3 runs failed:
+  rule_violation") and all are official (a record backend on the track's hardware class and
+  held-out data) with an independently evaluated loss: self-reported losses never make one.
+* Then the track's rule: at least `runs_required` such runs, mean val loss below the target
+  at p < significance_alpha.
 The numbers come from `speedrun.stats`, the same code the runner's summary uses.
 """
 
@@ -10,6 +19,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
@@ -22,6 +32,7 @@ from speedrun import stats
 from speedrun.tracks import Track
 
 INDEPENDENT = "independently-evaluated"
+CLAIM, REVERIFY, UNSOLICITED = "claim", "reverify", "unsolicited"
 
 
 @dataclass(frozen=True)
@@ -48,6 +59,21 @@ class RunFigures:
     def counts_for_record(self) -> bool:
         return self.counts and self.official and self.val_loss_source == INDEPENDENT
 
+    def uncounted_reasons(self) -> list[str]:
+        """Why this run does not count toward a record (empty: it does)."""
+        why = {
+            UNSOLICITED: "unsolicited: uploaded outside any server job",
+            REVERIFY: "a re-verification run: it checks the record, not its statistics",
+        }
+        out = [why.get(self.purpose, f"purpose {self.purpose}")] if self.purpose != CLAIM else []
+        if self.status != "completed":
+            out.append(f"status {self.status}")
+        if not self.official:
+            out.append("unofficial: not a record backend on the track's hardware and data")
+        if self.val_loss_source != INDEPENDENT:
+            out.append(f"val loss {self.val_loss_source}, not independently evaluated")
+        return out
+
 
 @dataclass(frozen=True)
 class AttemptStats:
@@ -60,6 +86,7 @@ class AttemptStats:
     p_value: float | None  # one-sided: mean val loss < target
     qualifies: bool  # meets the track's claim rule (runs, target, significance)
     reason: str  # why not, or "meets the rule"
+    n_unsolicited: int = 0  # runs uploaded outside any job: shown, never counted
 
 
 def figures_of(run: Run) -> RunFigures:
@@ -72,24 +99,44 @@ def record_times(runs: Sequence[RunFigures]) -> list[float]:
     return [r.time_ms for r in runs if r.counts_for_record and r.time_ms is not None]
 
 
+def _failures(claim: Sequence[RunFigures]) -> str | None:
+    """The "k of n runs failed: status, ..." reason, when any claim run did not complete."""
+    failed = Counter(r.status for r in claim if r.status != "completed")
+    if not failed:
+        return None
+    kinds = ", ".join(f"{status}" + (f" x{n}" if n > 1 else "") for status, n in failed.items())
+    return f"{failed.total()} of {len(claim)} runs failed: {kinds}"
+
+
+def _reason(
+    claim: Sequence[RunFigures], eligible: Sequence[RunFigures], p: float, track: Track
+) -> str:
+    rules = track.rules
+    failed = _failures(claim)
+    if failed:
+        return failed
+    if not eligible:
+        return "no official, independently evaluated, completed run"
+    if len(eligible) < len(claim):
+        n = len(claim) - len(eligible)
+        return f"{n} of {len(claim)} runs do not count (unofficial or self-reported)"
+    if len(eligible) < rules.runs_required:
+        return f"{len(eligible)} of {rules.runs_required} required runs"
+    if not p < rules.significance_alpha:
+        return f"mean val loss not below {rules.target_val_loss} at p < {rules.significance_alpha}"
+    return "meets the rule"
+
+
 def compute_stats(runs: Sequence[RunFigures], track: Track) -> AttemptStats:
-    claim = [r for r in runs if r.purpose == "claim"]
+    claim = [r for r in runs if r.purpose == CLAIM]
     eligible = [r for r in claim if r.counts_for_record]
     counted = eligible or [r for r in claim if r.counts]
     times = [r.time_ms for r in counted if r.time_ms is not None]
     losses = [r.val_loss for r in counted if r.val_loss is not None]
     p = stats.p_mean_below(losses, track.rules.target_val_loss) if losses else math.nan
-    rules = track.rules
-    if not eligible:
-        reason = "no official, independently evaluated, completed run"
-    elif len(eligible) < rules.runs_required:
-        reason = f"{len(eligible)} of {rules.runs_required} required runs"
-    elif not p < rules.significance_alpha:
-        reason = (
-            f"mean val loss not below {rules.target_val_loss} at p < {rules.significance_alpha}"
-        )
-    else:
-        reason = "meets the rule"
+    reason = _reason(claim, eligible, p, track)
+    if not claim and any(r.purpose == UNSOLICITED for r in runs):
+        reason = "no run of a server job (unsolicited runs are shown, never counted)"
     return AttemptStats(
         n_runs=len(claim),
         n_counted=len(counted),
@@ -100,6 +147,7 @@ def compute_stats(runs: Sequence[RunFigures], track: Track) -> AttemptStats:
         p_value=None if math.isnan(p) else p,
         qualifies=reason == "meets the rule",
         reason=reason,
+        n_unsolicited=sum(r.purpose == UNSOLICITED for r in runs),
     )
 
 

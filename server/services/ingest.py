@@ -1,13 +1,24 @@
 """Ingest a result bundle: the same checks as `speedrun verify` (shared code), then one short
 write transaction that stores the bundle and variant source by sha256, the run, its attempt,
 and any record it makes. Idempotent by the bundle's sha256; a run_id may appear only once.
+
+What a stored run counts for:
+* Only runs of server-issued jobs count. A bundle uploaded through its job's route
+  (`POST /jobs/{id}/runs`, which checks the lease and the bundle's signed job id and nonce)
+  is a `claim` run (a submission job's) or a `reverify` run. Anything uploaded directly
+  (`POST /runs`) is `unsolicited`, whatever job block it carries: stored and shown, never
+  counted, and it never decides a record.
+* The status is re-checked here (`server.services.manifest.judge`): a manifest that says
+  `completed` while its figures break a rule is stored as `rule_violation`.
+* Bundles for track versions that take no runs (retired, imported history) are refused.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -18,7 +29,7 @@ from server.db import Database
 from server.models import Attempt, Run, utcnow
 from server.problems import Conflict
 from server.services import catalog, reverify_policy, runners
-from server.services.attempts import get_or_create_attempt
+from server.services.attempts import get_or_create_attempt, refresh_stats
 from server.services.blobs import put_blob, sha256_hex
 from server.services.manifest import check_values, run_columns
 from server.services.records import decide_record, lock_track
@@ -29,9 +40,14 @@ from speedrun.tracks import Track
 BUNDLE_MEDIA_TYPE = "application/gzip"
 SOURCE_MEDIA_TYPE = "text/x-python"
 
-# A hook run inside the write transaction before the run is stored (e.g. a job's lease check);
-# raising there rolls everything back.
-RunHook = Callable[[Session, Run], None]
+# A hook run inside the write transaction before the run is stored (a job's lease and nonce
+# check, which makes the run the job's); it gets the verified manifest; raising there rolls
+# everything back.
+RunHook = Callable[[Session, Run, Mapping[str, Any]], None]
+UNSOLICITED_WARNING = (
+    "unsolicited: uploaded outside any server job; stored and shown, never counted toward a "
+    "record (only runs of a job count)"
+)
 
 
 @dataclass
@@ -53,7 +69,11 @@ def _verify(db: Database, bundle: Bundle) -> tuple[Track, list[str]]:
         trusted = runners.trusted_keys(session)
     verdict = verify_bundle(bundle, trusted=trusted)
     m = bundle.manifest
-    return catalog.track(m["track"]["id"], m["track"]["version"]), verdict.warnings
+    track = catalog.track(m["track"]["id"], m["track"]["version"])
+    closed = catalog.closed_reason(track, submission=False)
+    if closed is not None:
+        raise BundleInvalid(closed[1], code=closed[0])
+    return track, verdict.warnings
 
 
 def _store(
@@ -86,13 +106,14 @@ def _store(
     run = Run(
         **run_columns(m, track, settings.extra_record_backends),
         origin="verified",
+        purpose="unsolicited",
         attempt_id=attempt.id,
         runner_id=runner.id,
         bundle_sha256=bundle.sha256,
         manifest_json=json.dumps(m, ensure_ascii=False, sort_keys=True),
     )
     if hook is not None:
-        hook(session, run)
+        hook(session, run, m)
     session.add(run)
     session.flush()
     return run
@@ -111,7 +132,8 @@ def _affected_attempts(session: Session, run: Run) -> list[Attempt]:
 
 def _decide(session: Session, track: Track, run: Run) -> list[int]:
     lock_track(session, track.id, track.version)
-    if run.purpose != "claim":
+    if run.purpose != "claim":  # shown in the attempt's figures, never deciding a record
+        refresh_stats(session, session.get_one(Attempt, run.attempt_id), track)
         return []
     made = []
     for attempt in _affected_attempts(session, run):
@@ -119,6 +141,16 @@ def _decide(session: Session, track: Track, run: Run) -> list[int]:
         if record is not None:
             made.append(record.id)
     return made
+
+
+def _notes(run: Run, warnings: list[str]) -> list[str]:
+    """The verifier's warnings, plus why this run will not count, when it will not."""
+    notes = list(warnings)
+    if run.purpose == "unsolicited":
+        notes.append(UNSOLICITED_WARNING)
+    if run.status == "rule_violation":
+        notes.append(f"rule_violation: {run.exit_reason}")
+    return notes
 
 
 def ingest_bundle(
@@ -149,7 +181,7 @@ def ingest_bundle(
                         utcnow(),
                         settings.reverify_runs,
                     )
-            return IngestResult(run.run_id, True, records, warnings, track.key)
+            return IngestResult(run.run_id, True, records, _notes(run, warnings), track.key)
         except IntegrityError:
             continue  # a concurrent upload of the same bytes or blob won; look again
     raise Conflict("ingest-conflict", "the bundle clashed with concurrent writes; retry")

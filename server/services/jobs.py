@@ -6,12 +6,19 @@ each other instead of queueing; on SQLite the write transaction (`BEGIN IMMEDIAT
 serialises claimers. A lease lives `lease_s` past its last heartbeat; expired leases return
 their job to the queue (or fail it after `max_lease_expiries`), and any later heartbeat,
 upload or completion under the old lease is refused.
+
+Each job has a nonce, issued at creation and handed only to the agent that leases it (in the
+claim answer, never in public views). The runner signs `{"id", "nonce"}` into every bundle
+of the job; an upload through the job's route must carry exactly that, so a job's runs are
+the runs its agent made for it, and nothing uploaded elsewhere can be passed off as one.
 """
 
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
@@ -19,7 +26,7 @@ from sqlalchemy.orm import Session
 from server.config import Settings
 from server.db import Database
 from server.models import Job, Run, Runner
-from server.problems import BadRequest, Conflict, NotFound
+from server.problems import Conflict, JobMismatch, NotFound
 from server.services import verification
 
 PENDING, RUNNING, FINISHED, FAILED = "PENDING", "RUNNING", "FINISHED", "FAILED"
@@ -45,6 +52,7 @@ def create_job(
         attempt_id=attempt_id,
         runs_total=runs_total,
         record_id=record_id,
+        nonce=secrets.token_hex(16),
     )
     session.add(job)
     session.flush()
@@ -132,17 +140,41 @@ def runs_done(session: Session, job_id: int) -> list[str]:
     return list(session.scalars(select(Run.run_id).where(Run.job_id == job_id).order_by(Run.id)))
 
 
+def _check_job_block(job: Job, claimed: Mapping[str, Any] | None) -> None:
+    """The bundle's signed `job` block must name this job and carry its nonce."""
+    if not claimed:
+        raise JobMismatch(
+            "job-mismatch",
+            f"the bundle names no job (an unsolicited run); runs of job {job.id} must carry "
+            "its id and nonce",
+        )
+    if claimed.get("id") != job.id:
+        raise JobMismatch(
+            "job-mismatch", f"the bundle is for job {claimed.get('id')}, not job {job.id}"
+        )
+    if not secrets.compare_digest(str(claimed.get("nonce", "")), job.nonce):
+        raise JobMismatch("job-mismatch", f"the bundle's job nonce is not job {job.id}'s")
+
+
 def attach_run(
-    session: Session, job_id: int, lease_id: str, runner: Runner, run: Run, now: datetime
+    session: Session,
+    job_id: int,
+    lease_id: str,
+    runner: Runner,
+    run: Run,
+    manifest: Mapping[str, Any],
+    now: datetime,
 ) -> None:
-    """Ingest hook for a job's upload: the lease is live and the run is what the job asked."""
+    """Ingest hook for a job's upload: the lease is live and the run is what the job asked,
+    made for this job (its signed id and nonce)."""
     job = held_job(session, job_id, lease_id, runner, now)
+    _check_job_block(job, manifest.get("job"))
     if run.runner_id != runner.id:
-        raise BadRequest("job-mismatch", "the bundle is signed by another runner than the lease's")
+        raise JobMismatch("job-mismatch", "the bundle is signed by another runner than the lease's")
     if (run.track_id, run.track_version) != (job.track_id, job.track_version):
-        raise BadRequest("job-mismatch", "the bundle is for another track than the job's")
+        raise JobMismatch("job-mismatch", "the bundle is for another track than the job's")
     if run.attempt_id != job.attempt_id:
-        raise BadRequest("job-mismatch", "the bundle ran another variant than the job's")
+        raise JobMismatch("job-mismatch", "the bundle ran another variant than the job's")
     done = session.scalar(select(func.count()).select_from(Run).where(Run.job_id == job_id)) or 0
     if done >= job.runs_total:
         raise Conflict("job-full", f"job {job_id} already has its {job.runs_total} runs")

@@ -1,14 +1,21 @@
 """What the server reads out of a verified manifest: text sanity, hardware class, whether a
-run is official, which member is the log, and the columns of a `runs` row."""
+run is official, which member is the log, and the columns of a `runs` row.
+
+The status stored is the server's own judgement (`speedrun.rules.effective_status`), never
+the manifest's word alone: a manifest that says `completed` while its figures break a rule is
+stored as `rule_violation`, with the rules it broke in `violations_json`.
+"""
 
 from __future__ import annotations
 
+import json
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
 from speedrun.errors import BundleInvalid
+from speedrun.rules import VOID_STATUS, effective_status, violations
 from speedrun.tracks import Track
 
 LOG_NAMES = ("log.txt", "train.log", "run.log", "logs/log.txt", "output.log")
@@ -68,10 +75,29 @@ def hardware_of(manifest: dict[str, Any], track: Track) -> tuple[str | None, int
 
 
 def is_official(
-    backend: str, hardware_class: str | None, track: Track, extra: Iterable[str]
+    m: Mapping[str, Any], hardware_class: str | None, track: Track, extra: Iterable[str]
 ) -> bool:
+    """A record backend on the track's hardware class; on a track with held-out data, scored
+    on the same kind of held-out data, with the deployment's commitment to its secret."""
     backends = {*track.rules.record_backends, *extra}
-    return backend in backends and hardware_class == track.hardware.klass
+    if m["backend"] not in backends or hardware_class != track.hardware.klass:
+        return False
+    kind = track.evaluation.held_out
+    if kind == "none":
+        return True
+    held = m["fingerprint"]["data"].get("held_out") or {}
+    return bool(held.get("kind") == kind and held.get("commitment"))
+
+
+def judge(m: Mapping[str, Any], track: Track) -> tuple[str, str | None, list[str]]:
+    """(status, reason, violations) as the server re-checks the track's rules."""
+    status, reason = effective_status(m, track)
+    if status != VOID_STATUS:
+        return status, reason, []
+    found = violations(m, track) if m["exit"]["status"] == "completed" else []
+    listed = [str(v)[:500] for v in m.get("violations") or []]
+    broken = list(dict.fromkeys([*listed, *found]))
+    return status, reason or "; ".join(broken)[:4000] or None, broken
 
 
 def log_member(members: Iterable[str], variant_path: str) -> str | None:
@@ -101,14 +127,16 @@ def run_columns(m: dict[str, Any], track: Track, extra_backends: Iterable[str]) 
     fig, ab = m["figures"], m.get("ab") or {}
     hw_class, count = hardware_of(m, track)
     image = m["fingerprint"].get("image") or {}
+    status, reason, broken = judge(m, track)
     return {
         "run_id": m["run_id"],
         "track_id": track.id,
         "track_version": track.version,
         "backend": m["backend"],
-        "official": is_official(m["backend"], hw_class, track, extra_backends),
-        "status": m["exit"]["status"],
-        "exit_reason": m["exit"].get("reason"),
+        "official": is_official(m, hw_class, track, extra_backends),
+        "status": status,
+        "exit_reason": reason,
+        "violations_json": json.dumps(broken, ensure_ascii=False) if broken else None,
         "time_ms": fig["time_ms"],
         "val_loss": fig["val_loss"],
         "val_loss_source": fig["val_loss_source"],

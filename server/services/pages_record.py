@@ -78,7 +78,8 @@ def _tokens_per_step(run: Run, track: Track) -> float:
 
 def run_label(b: RunBrief) -> str:
     seed = f"seed {b.seed}" if b.seed is not None else b.run_id[:8]
-    return f"{seed} (re-verification)" if b.purpose == "reverify" else seed
+    notes = {"reverify": " (re-verification)", "unsolicited": " (unsolicited)"}
+    return seed + notes.get(b.purpose, "")
 
 
 def build_curves(session: Session, runs: list[Run], track: Track, chart_id: str) -> Curves:

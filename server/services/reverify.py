@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from server.models import Attempt, Job, Record
-from server.problems import NotFound
+from server.problems import BadRequest, NotFound
 from server.services import catalog
 from server.services.jobs import create_job
 
@@ -16,10 +16,13 @@ def schedule_reverification(session: Session, record_id: int, runs: int | None =
     record = session.get(Record, record_id)
     if record is None:
         raise NotFound("unknown-record", f"no record {record_id}")
+    track = catalog.track(record.track_id, record.track_version)
+    closed = catalog.closed_reason(track, submission=False)
+    if closed is not None:  # its runs could never be uploaded
+        raise BadRequest(*closed)
     attempt = session.get_one(Attempt, record.attempt_id)
     if attempt.source_sha256 is None:
         raise NotFound("no-source", f"record {record_id} has no stored variant source")
-    track = catalog.track(record.track_id, record.track_version)
     return create_job(
         session,
         kind="reverify",

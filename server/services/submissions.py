@@ -1,5 +1,11 @@
 """Submissions: a submitter's variant source for a track becomes (or joins) an attempt and a
-job asking agents for the track's runs_required runs. Rate-limited per user."""
+job asking agents for the track's runs_required runs. Rate-limited per user.
+
+Only live runner tracks take submissions: a retired version, imported history or a hidden
+(test) track is refused with a problem naming why, storing nothing. A track named without a
+version means its latest live version. Every run of the job counts toward the attempt, the
+failed ones included (see `server.services.attempts`).
+"""
 
 from __future__ import annotations
 
@@ -21,11 +27,18 @@ from speedrun.errors import BundleInvalid, TrackError
 from speedrun.tracks import Track
 
 
-def resolve_track(ref: str, version: int | None) -> Track:
+def resolve_track(ref: str, version: int | None, settings: Settings) -> Track:
+    """The track version a submission goes to, or a 422 naming why it takes none."""
     try:
-        return catalog.track(ref, version)
+        track = catalog.live_track(ref) if version is None else catalog.track(ref, version)
     except TrackError as exc:
         raise BadRequest("unknown-track", str(exc)) from None
+    closed = catalog.closed_reason(
+        track, submission=True, hidden_ok=settings.submissions_to_hidden_tracks
+    )
+    if closed is not None:
+        raise BadRequest(*closed)
+    return track
 
 
 def _check_rate(session: Session, user: User, settings: Settings, now: datetime) -> None:
@@ -79,7 +92,7 @@ def create_submission(
     now: datetime,
 ) -> Submission:
     """A resubmission of the same code on the same track joins the existing attempt and job."""
-    track = resolve_track(track_ref, version)
+    track = resolve_track(track_ref, version, settings)
     data = _check_source(source, description, settings)
     digest = sha256_hex(data)
     with db.write() as session:

@@ -68,6 +68,7 @@ def stats_public(st: AttemptStats) -> StatsPublic:
     return StatsPublic(
         n_runs=st.n_runs,
         n_counted=st.n_counted,
+        n_unsolicited=st.n_unsolicited,
         official=st.official,
         self_reported=st.self_reported,
         time_ms=summary_public(st.time_ms),
@@ -91,6 +92,7 @@ def run_brief(run: Run, runner_names: dict[int, str]) -> RunBrief:
         purpose=run.purpose,
         status=run.status,
         official=run.official,
+        counts=figures_of(run).counts_for_record,
         backend=run.backend,
         time_ms=run.time_ms,
         val_loss=run.val_loss,
@@ -166,6 +168,12 @@ def _log_text(session: Session, run: Run) -> str | None:
     return read_bundle(bundle.data, max_bytes=1 << 31).text(run.log_member)
 
 
+def run_violations(run: Run) -> list[str]:
+    """The rules the run broke, as stored at ingest."""
+    found = json.loads(run.violations_json) if run.violations_json else []
+    return [str(v) for v in found]
+
+
 def get_run(session: Session, run_id: str) -> Run:
     run = session.scalar(select(Run).where(Run.run_id == run_id))
     if run is None:
@@ -180,10 +188,12 @@ def run_public(session: Session, run: Run) -> RunPublic:
     manifest: dict[str, Any] = json.loads(run.manifest_json)
     brief = run_brief(run, runners.runner_names(session))
     return RunPublic(
-        **brief.model_dump(),
+        **brief.model_dump(exclude={"unsolicited", "page_url"}),
         track=TrackRef(id=run.track_id, version=run.track_version),
         variant_sha256=attempt.variant_sha256,
         exit_reason=run.exit_reason,
+        violations=run_violations(run),
+        not_counted=figures_of(run).uncounted_reasons(),
         bundle_sha256=run.bundle_sha256,
         bundle_url=f"{API}/runs/{run.run_id}/bundle" if run.bundle_sha256 else None,
         job_id=run.job_id,

@@ -32,9 +32,28 @@ def describe(t: Track) -> str:
         f"({t.launcher.backend})",
         f"  model:    {s.n_layer} layers x {s.n_embd} wide, seq {s.seq_len}, "
         f"{s.batch_tokens:,} tokens/step on {s.device}",
-        f"  limits:   {t.limits.wall_clock_s} s wall clock, {t.limits.untimed_cap_s} s untimed",
+        f"  limits:   {t.limits.wall_clock_s} s wall clock; untimed: startup + warmup up to "
+        f"{t.limits.untimed_cap_s} s, validation pauses up to {t.limits.val_pause_share:.0%} "
+        f"of the timed time, {t.limits.export_allowance_s} s from done to export",
+        f"  fails:    script vs runner time off by > {r.time_tolerance:.0%}, self-reported vs "
+        f"independent loss by > {r.loss_tolerance:.0%}, any event-protocol breach or cap exceeded",
+        f"  held out: {_held_out(t)}",
     ]
     return "\n".join(lines)
+
+
+def _held_out(t: Track) -> str:
+    ev = t.evaluation
+    if ev.held_out == "none":
+        return "none (the scored slice is public data)"
+    what = {
+        "secret-language": "the language, shards and slices derive from the runners' secret",
+        "private-slice": "runners hold a private slice",
+    }[ev.held_out]
+    return (
+        f"{what}; {ev.private_slice_tokens:,} private tokens scored too, a gap over "
+        f"{ev.held_out_tolerance} nats fails the run"
+    )
 
 
 def run(args: argparse.Namespace) -> int:

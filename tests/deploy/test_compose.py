@@ -79,6 +79,23 @@ def test_the_signing_key_reaches_the_agent_alone_read_only(resolved: dict[str, A
         assert key not in str(svc.get("environment", {}))
 
 
+def test_the_held_out_secret_reaches_the_agent_alone_read_only_at_its_host_path(
+    resolved: dict[str, Any],
+) -> None:
+    """The secret and private slices: the agent's, read-only, at the host's path (the runner
+    mounts a private slice into the evaluator's sibling container by that path)."""
+    folder = "/var/lib/speedrun-held-out"
+    mounts = {
+        name: [v for v in svc.get("volumes", []) if folder in str(v)]
+        for name, svc in resolved["services"].items()
+    }
+    assert mounts["server"] == []
+    [mount] = mounts["agent"]
+    assert mount["read_only"] is True and mount["source"] == mount["target"] == folder
+    agent_cmd = resolved["services"]["agent"]["command"]
+    assert agent_cmd[agent_cmd.index("--held-out") + 1] == f"{folder}/secret"
+
+
 def test_the_key_path_is_required() -> None:
     result = _config({k: v for k, v in os.environ.items() if k != "SPEEDRUN_RUNNER_KEY"})
     assert result.returncode != 0

@@ -24,7 +24,7 @@ def run_demo(folder: Path, *args: str, **settings: str) -> subprocess.CompletedP
         **os.environ,
         "DEMO_DIR": str(folder),
         "DEMO_BACKEND": "local",
-        "DEMO_TRACK": "cpu-smoke",
+        "DEMO_TRACK": "cpu-tiny",
         "DEMO_VARIANTS": "seed-recipe",
         "VENV": str(Path(sys.executable).parent.parent),
         **settings,

@@ -474,6 +474,7 @@ def test_seed_recipe_reaches_the_cpu_tiny_target(
         track.evaluation.seq_len,
         track.evaluation.batch_seqs,
         track.dataset.val_tokens,
+        track.scale.vocab_size,
     )
     assert result["ok"] and result["val_loss"] <= track.rules.target_val_loss
     # The variant's own val points use only the head of the slice (its schedule's val_tokens);
@@ -486,5 +487,6 @@ def test_seed_recipe_reaches_the_cpu_tiny_target(
         track.evaluation.seq_len,
         track.evaluation.batch_seqs,
         own_tokens,
+        track.scale.vocab_size,
     )
     assert same["ok"] and same["val_loss"] == pytest.approx(run.final_val_loss, abs=2e-3)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from runner_helpers import TINY, bundles, cli
@@ -73,3 +76,32 @@ def tiny_local_runs(
         tempfile.tempdir = saved
     assert not list(work.iterdir()), "attempt workspaces were left behind"
     yield Session(out, code, stdout, stderr)
+
+
+@pytest.fixture(scope="session")
+def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """podman's service on a private socket; DOCKER_HOST points at it for the module."""
+    if subprocess.run(["which", "podman"], capture_output=True).returncode != 0:
+        pytest.skip("podman is not installed (scripts/system-deps.sh installs it)")
+    from runner.backends.docker import connect
+    from runner.podman import start_service
+
+    service = start_service(tmp_path_factory.mktemp("podman"))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DOCKER_HOST", service.docker_host)
+        client = connect()
+        try:
+            yield client
+        finally:
+            client.close()
+            service.stop()
+
+
+@pytest.fixture(scope="session")
+def image(engine: Any) -> str:
+    from runner.image import build_image
+
+    started = time.monotonic()
+    tag = build_image("cpu", progress=False)
+    print(f"\nCPU image {tag} ready in {time.monotonic() - started:.0f} s")
+    return tag

@@ -42,35 +42,6 @@ TRACK = get_track("cpu-smoke")
 
 
 @pytest.fixture(scope="module")
-def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """podman's service on a private socket; DOCKER_HOST points at it for the module."""
-    if subprocess.run(["which", "podman"], capture_output=True).returncode != 0:
-        pytest.skip("podman is not installed (scripts/system-deps.sh installs it)")
-    from runner.backends.docker import connect
-    from runner.podman import start_service
-
-    service = start_service(tmp_path_factory.mktemp("podman"))
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("DOCKER_HOST", service.docker_host)
-        client = connect()
-        try:
-            yield client
-        finally:
-            client.close()
-            service.stop()
-
-
-@pytest.fixture(scope="module")
-def image(engine: Any) -> str:
-    from runner.image import build_image
-
-    started = time.monotonic()
-    tag = build_image("cpu", progress=False)
-    print(f"\nCPU image {tag} ready in {time.monotonic() - started:.0f} s")
-    return tag
-
-
-@pytest.fixture(scope="module")
 def listener() -> Iterator[tuple[list[list[Any]], list[str]]]:
     """A TCP listener on every host address; records anyone who connects."""
     server = socket.socket()
@@ -263,6 +234,12 @@ def test_sandbox_properties_seen_from_inside(
         "synthlang_train_000001.bin",
     ]
     assert r["val_file"] is None and r["dev_file"] == "/speedrun/data/dev_000000.bin"
+    # no training data before warmup_end: the warmup can only use tokens it makes up
+    assert r["data_before_warmup_end"] == {"train": "Permission denied", "dev": "Permission denied"}
+    assert r["data_after_warmup_end"] == {"train": "read", "dev": "read"}
+    # the track's two cores, whatever the host has: four spinning processes get two
+    assert r["cpu_quota_cores"] == TRACK.hardware.count
+    assert r["busy_cores"] < TRACK.hardware.count * 1.15, r["busy_cores"]
     events = load(bundles(tmp_path / "out")[0]).text("events.jsonl")
     assert '"event": "hello"' in events  # the FIFO works through its read-only mount
 
@@ -382,6 +359,49 @@ def test_unbounded_memory_is_killed_at_the_limit(
     assert code == 1 and m["exit"]["status"] == "killed"
     assert "out of memory" in m["exit"]["reason"]
     assert no_runner_containers(engine)
+
+
+def test_filling_the_output_directory_is_stopped_at_the_bound(
+    engine: Any, image: str, tmp_path: Path, smoke_data_dir: Path, runner_key: Path
+) -> None:
+    variant = HOSTILE / "disk_fill.py"
+    code, _, (m,) = run_docker(variant, tmp_path / "out", smoke_data_dir, runner_key, image)
+    assert code == 1 and m["exit"]["status"] == "killed", m["exit"]
+    assert "output directory grew past" in m["exit"]["reason"]
+    assert no_runner_containers(engine)
+
+
+def test_a_log_flood_is_bounded_in_the_engine_and_in_the_runner(
+    engine: Any, image: str, tmp_path: Path, smoke_data_dir: Path, runner_key: Path
+) -> None:
+    """300 MB on stdout without a newline: the engine keeps at most its cap on disk (seen
+    from the host while the container runs), the bundle's log at most its own."""
+    from runner.sandbox import LOG_BYTES
+
+    biggest: list[int] = [0]
+    stop = threading.Event()
+
+    def watch() -> None:
+        while not stop.is_set():
+            for c in engine.containers.list(filters={"label": "speedrun.role=train"}):
+                path = c.attrs.get("LogPath")
+                if path and os.path.exists(path):
+                    biggest[0] = max(biggest[0], os.path.getsize(path))
+            time.sleep(0.1)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        _, _, (m,) = run_docker(
+            HOSTILE / "log_flood.py", tmp_path / "out", smoke_data_dir, runner_key, image
+        )
+    finally:
+        stop.set()
+        watcher.join()
+    assert 0 < biggest[0] <= LOG_BYTES * 1.1, biggest[0]
+    bundle = load(bundles(tmp_path / "out")[0])
+    assert len(bundle.members["log.txt"]) <= 16 * 1024 * 1024
+    assert m["exit"]["status"] == "failed"  # it never said done
 
 
 def test_running_past_the_time_limit_is_a_timeout(

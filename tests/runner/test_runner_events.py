@@ -67,3 +67,31 @@ def test_parse_event_line_rejects_non_objects() -> None:
     assert isinstance(parse_event_line(b"\xff\xfe", 0.0), str)
     event = parse_event_line(b'{"event": "val_pause", "step": 3}', 1.5)
     assert not isinstance(event, str) and event.payload == {"step": 3} and event.t_s == 1.5
+
+
+def test_a_flood_is_read_to_the_end_and_bounded(tmp_path: Path) -> None:
+    """100,000 events and 10 MB of junk: the writer never blocks, the runner keeps at most
+    its bounds, and says so (a protocol breach)."""
+    from runner.events import MAX_EVENT_BYTES, MAX_EVENTS
+
+    fifo = tmp_path / "events"
+    os.mkfifo(fifo)
+    channel = EventChannel(fifo).start()
+    started = time.monotonic()
+    with open(fifo, "wb") as f:
+        line = json.dumps({"event": "hello", "pad": "x" * 100}).encode() + b"\n"
+        f.write(line * 100_000)
+        f.write(b"y" * 10_000_000)  # one endless line
+        f.write(b"\n" + json.dumps({"event": "done"}).encode() + b"\n")
+    log = channel.stop()
+    assert time.monotonic() - started < 30
+    assert len(log.events) <= MAX_EVENTS
+    assert sum(len(json.dumps(e.payload)) for e in log.events) <= MAX_EVENT_BYTES
+    assert any("the rest dropped" in p for p in log.problems)
+    assert any("bytes dropped" in p for p in log.problems)
+    assert len(log.problems) <= 20
+
+
+def test_non_finite_numbers_are_malformed_lines() -> None:
+    for text in ('{"event": "done", "train_time_ms": NaN}', '{"event": "done", "x": -Infinity}'):
+        assert "malformed" in str(parse_event_line(text.encode(), 1.0))

@@ -20,6 +20,7 @@ from server.app import create_app
 from server.config import Settings, load_settings
 from server.db import Database, migrate
 from server.services.runners import add_runner
+from server.services.tokens import create_token
 
 _counter = itertools.count()
 
@@ -101,3 +102,10 @@ def runner_key(db: Database) -> Ed25519PrivateKey:
     with db.write() as session:
         add_runner(session, "ci-runner", key.public_key())
     return key
+
+
+@pytest.fixture
+def token(db: Database) -> str:
+    """An API token of the submitter `alice`."""
+    with db.write() as session:
+        return create_token(session, "alice")[1]

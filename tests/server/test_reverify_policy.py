@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from srv_bundles import LOSS, LOSS2, make_bundle, manifest
+from srv_bundles import LOSS, TRACK, claim_runs, make_bundle, manifest
 from test_server_jobs import signed
 
 from server.models import Job, utcnow
@@ -23,14 +23,12 @@ def _bundle(key, source, time_ms, loss, digest="ab", version="test"):
     return make_bundle(key, m, source=source)
 
 
-def _records(client, key):
-    """Two records on cpu-smoke: A, then B beating it, both in image ab / runner test."""
+def _records(client, key, token):
+    """Two records on cpu-tiny, through jobs: A, then B beating it, both in image ab / runner
+    test (the manifests' defaults)."""
     made = []
-    for source, times in ((A, (1000.0, 1004.0)), (B, (500.0, 502.0))):
-        for t, loss in zip(times, (LOSS, LOSS2), strict=True):
-            r = client.post("/api/v1/runs", content=_bundle(key, source, t, loss))
-            assert r.status_code == 201, r.text
-            made += r.json()["records_established"]
+    for source, times in ((A, [1000.0, 1004.0, 1002.0]), (B, [500.0, 502.0, 501.0])):
+        made += claim_runs(client, key, token, source, times).records
     assert len(made) == 2
     return made
 
@@ -43,8 +41,8 @@ def _reverify_jobs(db):
         ]
 
 
-def test_a_new_image_digest_reruns_every_record_of_the_track(client, db, runner_key):
-    records = _records(client, runner_key)
+def test_a_new_image_digest_reruns_every_record_of_the_track(client, db, runner_key, token):
+    records = _records(client, runner_key, token)
     assert _reverify_jobs(db) == []  # the first environment is what records were made in
     r = client.post("/api/v1/runs", content=_bundle(runner_key, B, 501.0, LOSS, digest="cd"))
     assert r.status_code == 201
@@ -54,8 +52,8 @@ def test_a_new_image_digest_reruns_every_record_of_the_track(client, db, runner_
     assert len(_reverify_jobs(db)) == 2
 
 
-def test_a_new_runner_version_announced_by_an_agent_reruns_records(client, db, runner_key):
-    records = _records(client, runner_key)
+def test_a_new_runner_version_announced_by_an_agent_reruns_records(client, db, runner_key, token):
+    records = _records(client, runner_key, token)
     env = b'{"accelerator": "cpu", "image_digest": "sha256:' + b"ab" * 32 + b'", '
     same = signed(
         client, runner_key, "POST", "/api/v1/jobs/claim", env + b'"runner_version": "test"}'
@@ -70,15 +68,15 @@ def test_a_new_runner_version_announced_by_an_agent_reruns_records(client, db, r
     assert bad.status_code == 422
 
 
-def test_top_k_records_are_rerun_when_their_check_is_old(client, db, runner_key):
-    current, older = _records(client, runner_key)[::-1]
+def test_top_k_records_are_rerun_when_their_check_is_old(client, db, runner_key, token):
+    current, older = _records(client, runner_key, token)[::-1]
     now = utcnow()
     with db.write() as session:
         assert reverify_policy.schedule_due(session, now, top_k=1, every_days=7) == []
     with db.write() as session:
         jobs = reverify_policy.schedule_due(session, now + timedelta(days=8), top_k=1, every_days=7)
     assert len(jobs) == 1
-    ranked_first = client.get("/api/v1/tracks/cpu-smoke/leaderboard").json()["entries"][0]
+    ranked_first = client.get(f"/api/v1/tracks/{TRACK}/leaderboard").json()["entries"][0]
     assert _reverify_jobs(db) == [(ranked_first["record_id"], "PENDING")]
     with db.write() as session:  # an open job is never doubled
         assert (
@@ -96,10 +94,12 @@ def test_time_band_is_the_t_interval_widened_to_the_tolerance():
     assert time_band([], 3, 0.05) is None
 
 
-def test_reverify_due_command_queues_the_top_records(client, db, settings, runner_key, capsys):
+def test_reverify_due_command_queues_the_top_records(
+    client, db, settings, runner_key, token, capsys
+):
     from speedrun.cli import main as cli
 
-    _records(client, runner_key)
+    _records(client, runner_key, token)
     assert (
         cli(["admin", "reverify-due", "--top-k", "1", "--every-days", "0", "--db", settings.db])
         == 0
@@ -113,12 +113,14 @@ def test_reverify_due_command_queues_the_top_records(client, db, settings, runne
     assert len(_reverify_jobs(db)) == 1
 
 
-def test_the_server_scans_for_due_records_in_the_background(client, db, settings, runner_key):
+def test_the_server_scans_for_due_records_in_the_background(
+    client, db, settings, runner_key, token
+):
     import time
 
     from server.services.scheduler import ReverifyScheduler
 
-    _records(client, runner_key)
+    _records(client, runner_key, token)
     fast = settings.model_copy(
         update={"reverify_scan_interval_s": 0.1, "reverify_every_days": 0.0, "reverify_runs": 1}
     )

@@ -35,7 +35,7 @@ def test_runner_add_and_revoke(client, settings, tmp_path, capsys):
 def test_token_create_prints_a_working_token_once(client, settings, capsys):
     assert cli(["admin", "token-create", "carol", "--db", settings.db]) == 0
     token = capsys.readouterr().out.strip()
-    body = {"track": "cpu-smoke", "source": "print(1)\n"}
+    body = {"track": "cpu-tiny", "source": "print(1)\n"}
     r = client.post("/api/v1/submissions", json=body, headers={"Authorization": f"Bearer {token}"})
     assert r.status_code == 201 and r.json()["user"] == "carol"
 

@@ -13,7 +13,7 @@ import tarfile
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
-from srv_bundles import LOSS, make_bundle
+from srv_bundles import LOSS, make_bundle, manifest
 from srv_helpers import assert_problem, live_server, row_counts
 
 from server.app import create_app
@@ -83,8 +83,15 @@ CASES = {
     "NUL in text": (lambda k: _raw_edit(k, '"variant"', '"a\\u0000b"'), 422, "bad-text"),
     "NaN number": (lambda k: _raw_edit(k, '"seed": 0', '"seed": NaN'), 422, "bad-number"),
     "huge integer": (lambda k: _raw_edit(k, '"seed": 0', '"seed": ' + "9" * 30), 422, "bad-number"),
-    "schema violation": (lambda k: _resigned_manifest(k, lambda m: m.pop("run_id")), 422, "schema"),
+    "schema violation": (lambda k: _signed_without(k, "run_id"), 422, "schema"),
 }
+
+
+def _signed_without(key: Ed25519PrivateKey, field: str) -> bytes:
+    """A correctly signed manifest that lacks a required field."""
+    m = manifest()
+    m.pop(field)
+    return make_bundle(key, m)
 
 
 def _raw_edit(key: Ed25519PrivateKey, old: str, new: str) -> bytes:

@@ -1,5 +1,6 @@
-"""POST /api/v1/runs: verified bundles are stored once, re-uploads are idempotent, the run
-records its runner, and GET /api/v1/runs/{id} gives back the manifest and the step curve."""
+"""POST /api/v1/runs: verified bundles are stored once (as unsolicited runs: shown, never
+counted), re-uploads are idempotent, the run records its runner, and GET /api/v1/runs/{id}
+gives back the manifest and the step curve."""
 
 from __future__ import annotations
 
@@ -21,6 +22,8 @@ def test_accepts_a_signed_bundle_and_records_its_runner(client, db, runner_key):
     assert run["runner"] == "ci-runner"
     assert run["time_ms"] == 1234.0 and run["val_loss"] == LOSS + 0.1
     assert run["official"] is True and run["status"] == "completed"
+    assert run["purpose"] == "unsolicited" and run["unsolicited"] is True
+    assert run["counts"] is False and any(w.startswith("unsolicited") for w in body["warnings"])
     run = client.get(run["url"]).json()
     assert run["curve"]["val"][-1] == {
         "step": 4,
@@ -85,4 +88,7 @@ def test_failed_runs_are_kept_but_not_counted(client, runner_key):
     )
     assert r.status_code == 201, r.text
     attempt = client.get(f"/api/v1/attempts/{r.json()['run']['attempt_id']}").json()
-    assert attempt["stats"]["n_runs"] == 2 and attempt["stats"]["n_counted"] == 1
+    assert len(attempt["runs"]) == 2  # both kept and shown
+    stats = attempt["stats"]
+    assert (stats["n_runs"], stats["n_counted"], stats["n_unsolicited"]) == (0, 0, 2)
+    assert stats["reason"].startswith("no run of a server job")

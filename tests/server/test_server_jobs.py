@@ -1,6 +1,6 @@
-"""Submissions and the job queue: token auth, rate limit, folding resubmissions, signed agent
-calls (claim / heartbeat / upload / complete), leases that expire, and concurrent claimers
-that never share a job — on SQLite and PostgreSQL."""
+"""Submissions and the job queue: token auth, rate limit, folding resubmissions, tracks that
+take no submissions, signed agent calls (claim / heartbeat / upload / complete), leases that
+expire, and concurrent claimers that never share a job — on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ from datetime import timedelta
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
-from srv_bundles import LOSS, LOSS2, make_bundle
-from srv_helpers import assert_problem, row_counts
+from srv_bundles import LOSSES, RUNS, TRACK, make_bundle
+from srv_helpers import assert_problem, live_server, row_counts
+from support.claims import job_block
 
 from server.app import create_app
 from server.config import load_settings
@@ -26,13 +27,7 @@ from server.services.tokens import create_token
 SOURCE = "from speedrun import harness\nprint('submitted')\n"
 
 
-@pytest.fixture
-def token(db):
-    with db.write() as s:
-        return create_token(s, "alice")[1]
-
-
-def submit(client, token, source=SOURCE, track="cpu-smoke", description="faster"):
+def submit(client, token, source=SOURCE, track=TRACK, description="faster"):
     body = {"track": track, "source": source, "description": description}
     return client.post(
         "/api/v1/submissions", json=body, headers={"Authorization": f"Bearer {token}"}
@@ -51,7 +46,7 @@ def claim(client, key):
 def test_submission_needs_a_valid_token(client, db):
     before = row_counts(db)
     assert_problem(submit(client, None), 401, "bad-token")
-    r = client.post("/api/v1/submissions", json={"track": "cpu-smoke", "source": SOURCE})
+    r = client.post("/api/v1/submissions", json={"track": TRACK, "source": SOURCE})
     assert_problem(r, 401, "missing-token")
     assert row_counts(db) == before
 
@@ -60,8 +55,9 @@ def test_submission_creates_a_job_and_resubmission_folds_in(client, token):
     first = submit(client, token)
     assert first.status_code == 201, first.text
     body = first.json()
-    assert body["job"]["state"] == "PENDING" and body["job"]["runs_total"] == 2
-    assert body["job"]["runs_remaining"] == 2 and body["user"] == "alice"
+    assert body["job"]["state"] == "PENDING" and body["job"]["runs_total"] == RUNS
+    assert body["job"]["runs_remaining"] == RUNS and body["user"] == "alice"
+    assert body["track"] == {"id": TRACK, "version": 2}  # no version: the live one
     again = submit(client, token, description="same code again").json()
     assert again["attempt_id"] == body["attempt_id"] and again["job"]["id"] == body["job"]["id"]
     assert client.get(f"/api/v1/submissions/{body['id']}").json()["id"] == body["id"]
@@ -73,6 +69,10 @@ def test_submission_creates_a_job_and_resubmission_folds_in(client, token):
     ("fields", "status", "code"),
     [
         ({"track": "nope"}, 422, "unknown-track"),
+        ({"track": "cpu-smoke"}, 422, "track-hidden"),
+        ({"track": "cpu-tiny@v1"}, 422, "track-retired"),
+        ({"track": "gpt2-124m-8xh100@v1"}, 422, "track-retired"),
+        ({"track": "modded-nanogpt-short"}, 422, "track-imported"),
         ({"source": "  \n"}, 422, "empty-source"),
         ({"source": "x" * 2_000_000}, 413, "too-large"),
         ({"description": "a\x00b"}, 422, "bad-text"),
@@ -89,7 +89,7 @@ def test_bad_json_is_a_problem(client, db, token):
     assert_problem(
         client.post("/api/v1/submissions", content=b"{nope", headers=headers), 422, "validation"
     )
-    lone = b'{"track": "cpu-smoke", "source": "\\ud800"}'
+    lone = b'{"track": "cpu-tiny", "source": "\\ud800"}'
     assert_problem(
         client.post("/api/v1/submissions", content=lone, headers=headers), 422, "validation"
     )  # pydantic's JSON parser refuses lone surrogates itself
@@ -117,6 +117,7 @@ def test_full_job_cycle_makes_a_record(client, db, token, runner_key):
     sub = submit(client, token).json()
     lease = claim(client, runner_key).json()
     assert lease["source"] == SOURCE and lease["job"]["id"] == sub["job"]["id"]
+    assert len(lease["nonce"]) == 32 and lease["nonce"] not in json.dumps(sub)
     assert claim(client, runner_key).status_code == 204  # nothing else queued
     hb = signed(
         client,
@@ -126,15 +127,13 @@ def test_full_job_cycle_makes_a_record(client, db, token, runner_key):
         json.dumps({"lease_id": lease["lease_id"]}).encode(),
     )
     assert hb.status_code == 200, hb.text
+    assert lease["nonce"] not in hb.text
     made = []
-    for t, loss in [(900.0, LOSS), (905.0, LOSS2)]:
-        r = signed(
-            client,
-            runner_key,
-            "POST",
-            lease["upload_url"],
-            make_bundle(runner_key, source=SOURCE, time_ms=t, val_loss=loss),
+    for i, loss in enumerate(LOSSES):
+        bundle = make_bundle(
+            runner_key, source=SOURCE, time_ms=900.0 + i, val_loss=loss, job=job_block(lease)
         )
+        r = signed(client, runner_key, "POST", lease["upload_url"], bundle)
         assert r.status_code == 201, r.text
         made += r.json()["records_established"]
     assert len(made) == 1
@@ -147,23 +146,21 @@ def test_full_job_cycle_makes_a_record(client, db, token, runner_key):
     )
     assert done.status_code == 200, done.text
     job = done.json()
-    assert job["state"] == "FINISHED" and len(job["runs_done"]) == 2 and job["runs_remaining"] == 0
+    assert job["state"] == "FINISHED" and len(job["runs_done"]) == RUNS
+    assert job["runs_remaining"] == 0
     record = client.get(f"/api/v1/records/{made[0]}").json()
     assert record["submitter"] == "alice" and record["description"] == "faster"
+    public = client.get("/api/v1/jobs").text + client.get(f"/api/v1/jobs/{job['id']}").text
+    assert lease["nonce"] not in public and "nonce" not in public
 
 
 def test_upload_for_another_variant_is_refused(client, db, token, runner_key):
     sub = submit(client, token).json()
     lease = claim(client, runner_key).json()
     before = row_counts(db)
-    r = signed(
-        client,
-        runner_key,
-        "POST",
-        lease["upload_url"],
-        make_bundle(runner_key, source="print('other')\n"),
-    )
-    assert_problem(r, 422, "job-mismatch")
+    other = make_bundle(runner_key, source="print('other')\n", job=job_block(lease))
+    r = signed(client, runner_key, "POST", lease["upload_url"], other)
+    assert_problem(r, 400, "job-mismatch")
     assert row_counts(db) == before
     early = signed(
         client,
@@ -211,7 +208,7 @@ def _queue(db, settings, n, token_user="bob"):
     with db.write() as s:
         user = create_token(s, token_user)[0]
     for i in range(n):
-        create_submission(db, user, "cpu-smoke", None, f"print({i})\n", "", settings, utcnow())
+        create_submission(db, user, TRACK, None, f"print({i})\n", "", settings, utcnow())
 
 
 def _runners(db, n):
@@ -338,3 +335,23 @@ def test_concurrent_claiming_processes_never_share_a_job(db, settings):
     for p in procs:
         p.join(30)
     assert sorted(claimed) == sorted(set(claimed)) and len(claimed) == 24
+
+
+def test_the_agents_client_reads_the_lease_with_its_nonce(app, client, token, runner_key):
+    """`runner.client` (what `speedrun agent` claims with) against this server over HTTP."""
+    from runner.client import ServerClient
+
+    sub = submit(client, token).json()
+    with live_server(app) as port:
+        agent = ServerClient(f"http://127.0.0.1:{port}", key=runner_key)
+        lease = agent.claim()
+        assert lease is not None and lease.job_id == sub["job"]["id"]
+        assert lease.source == SOURCE and lease.job_ref == {
+            "id": lease.job_id,
+            "nonce": lease.nonce,
+        }
+        bundle = make_bundle(runner_key, source=SOURCE, job=lease.job_ref)
+        answer = agent.upload_job_run(lease.job_id, lease.lease_id, bundle)
+        assert answer["run"]["purpose"] == "claim"
+        assert agent.claim() is None
+        agent.close()

@@ -1,7 +1,9 @@
-"""Ingest of bundles made by the real runner: `speedrun keys init` and `speedrun run
-tests/runner/variants/tiny_harness.py --track cpu-smoke --runs 2 --backend local`, once per
-session. Accepted, idempotent, statistics equal to the runner's summary and to scipy, the
-record decision follows the rule, the step curve comes from the real log."""
+"""Ingest of bundles made by the real runner: `speedrun keys init`, `speedrun keys held-out`
+and `speedrun run tests/runner/variants/tiny_harness.py --track cpu-smoke --runs 2 --backend
+local --held-out FILE`, once per session. Uploaded directly they are accepted, idempotent and
+unsolicited (never a record); as the runs of a job (the job block signed in, as the agent's
+runner writes it) their statistics equal the runner's summary and scipy's, the record
+decision follows the rule, and the step curve comes from the real log."""
 
 from __future__ import annotations
 
@@ -16,12 +18,14 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from scipy import stats as sps
-from srv_bundles import TARGET
 from srv_helpers import assert_problem, row_counts
+from support.claims import run_claim, submitter_token, with_job
 
+from runner.keys import load_signing_key
 from server.app import create_app
 from server.config import load_settings
 from speedrun.cli import main as cli
+from speedrun.tracks import get_track
 
 VARIANT = Path(__file__).parents[1] / "runner" / "variants" / "tiny_harness.py"
 pytestmark = pytest.mark.skipif(
@@ -35,12 +39,9 @@ def real_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
     root = tmp_path_factory.mktemp("real-bundles")
     env = {**os.environ, "SPEEDRUN_DATA_DIR": str(root / "data")}
     speedrun = [sys.executable, "-m", "speedrun.cli"]
-    subprocess.run(
-        [*speedrun, "keys", "init", "--key", str(root / "key")],
-        check=True,
-        env=env,
-        capture_output=True,
-    )
+    for keys in (["init", "--key", str(root / "key")], ["held-out", str(root / "held-out")]):
+        subprocess.run([*speedrun, "keys", *keys], check=True, env=env, capture_output=True)
+    env["SPEEDRUN_HELD_OUT"] = str(root / "held-out")
     out = root / "out"
     proc = subprocess.run(
         [
@@ -71,6 +72,7 @@ def real_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
     assert len(bundles) == 2, proc.stdout + proc.stderr
     [summary] = out.glob("summary-*.json")
     return {
+        "key": root / "key",
         "pub": root / "key.pub",
         "bundles": [b.read_bytes() for b in bundles],
         "summary": json.loads(summary.read_text()),
@@ -79,34 +81,56 @@ def real_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
 @pytest.fixture
 def real_client(db_url, real_run):
-    """Local-backend bundles count as official here (extra_record_backends) so the rule runs."""
+    """Local-backend bundles count as official here (extra_record_backends) so the rule runs,
+    and the hidden cpu-smoke takes submissions (submissions_to_hidden_tracks)."""
     assert cli(["admin", "runner-add", "laptop", str(real_run["pub"]), "--db", db_url]) == 0
-    app = create_app(load_settings(db=db_url, extra_record_backends=["local"]))
+    settings = load_settings(
+        db=db_url, extra_record_backends=["local"], submissions_to_hidden_tracks=True
+    )
+    app = create_app(settings)
     with TestClient(app) as client:
         yield client
     app.state.speedrun.db.dispose()
 
 
-def test_real_bundles_are_accepted_with_the_runners_statistics(real_client, real_run):
+def test_real_bundles_uploaded_directly_are_unsolicited(real_client, real_run):
     answers = [real_client.post("/api/v1/runs", content=b) for b in real_run["bundles"]]
     assert [a.status_code for a in answers] == [201, 201], answers[0].text
     run = answers[-1].json()["run"]
     assert run["runner"] == "laptop" and run["official"] is True
-    run = real_client.get(run["url"]).json()
-    assert run["curve"]["format"] == "harness" and run["curve"]["val"]
+    assert run["status"] == "completed", real_client.get(run["url"]).json()["exit_reason"]
+    assert run["purpose"] == "unsolicited"
+    assert all(a.json()["records_established"] == [] for a in answers)
     stats = real_client.get(f"/api/v1/attempts/{run['attempt_id']}").json()["stats"]
+    assert stats["n_unsolicited"] == 2 and stats["n_runs"] == 0 and not stats["qualifies"]
+
+
+def test_real_bundles_of_a_job_count_with_the_runners_statistics(real_client, real_run):
+    key, _ = load_signing_key(real_run["key"])
+    db = real_client.app.state.speedrun.db
+    source = VARIANT.read_text()
+    bundles = real_run["bundles"]
+    done = run_claim(
+        real_client, key, submitter_token(db), source, "cpu-smoke",
+        lambda job, i: with_job(bundles[i], key, job),
+    )  # fmt: skip
+    assert done.job["state"] == "FINISHED"
+    run = real_client.get(done.answers[-1]["run"]["url"]).json()
+    assert run["official"] is True and run["purpose"] == "claim" and run["counts"] is True
+    assert run["curve"]["format"] == "harness" and run["curve"]["val"]
+    stats = real_client.get(f"/api/v1/attempts/{done.attempt_id}").json()["stats"]
     summary = real_run["summary"]
     times = [a["time_ms"] for a in summary["attempts"]]
     losses = [a["val_loss"] for a in summary["attempts"]]
     assert stats["time_ms"]["mean"] == pytest.approx(summary["time_ms"]["mean"])
     assert stats["time_ms"]["std"] == pytest.approx(np.std(times, ddof=1))
     assert stats["val_loss"]["std"] == pytest.approx(np.std(losses, ddof=1))
-    expected_p = sps.ttest_1samp(losses, TARGET, alternative="less").pvalue
+    target = get_track("cpu-smoke").rules.target_val_loss
+    expected_p = sps.ttest_1samp(losses, target, alternative="less").pvalue
     assert stats["p_value"] == pytest.approx(expected_p) and stats["p_value"] == pytest.approx(
         summary["p_value"]
     )
-    made = [a.json()["records_established"] for a in answers]
-    assert (made[-1] != []) == (expected_p < 0.01)  # the rule decides, whichever way it falls
+    assert (done.records != []) == (expected_p < 0.01)  # the rule decides, whichever way
     assert stats["qualifies"] == (expected_p < 0.01)
 
 

@@ -1,6 +1,7 @@
-"""Records by the track's rule: enough official, independently evaluated runs whose mean val
-loss is below the target at p < significance_alpha, beating the current record by the margin
-rule (Welch, or paired A/B where runs carry `ab`). Figures are checked against scipy."""
+"""Records by the track's rule: enough official, independently evaluated runs of a server job
+whose mean val loss is below the target at p < significance_alpha, beating the current record
+by the margin rule (Welch, or paired A/B where runs carry `ab`). Every claim here goes through
+a submission and its job (`support.claims`). Figures are checked against scipy."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ import uuid
 import numpy as np
 import pytest
 from scipy import stats as sps
-from srv_bundles import H100, LOSS, LOSS2, TARGET, make_bundle
+from srv_bundles import H100, LOSS, LOSSES, RUNS, TARGET, TRACK, claim_runs, make_bundle
+from support.claims import claim, job_block, submit, upload
 
 from server.app import create_app
 from server.config import load_settings
@@ -20,59 +22,61 @@ B = "from speedrun import harness\nprint('B, faster')\n"
 C = "from speedrun import harness\nprint('C, no faster')\n"
 
 
-def post(client, key, **fields):
-    r = client.post("/api/v1/runs", content=make_bundle(key, **fields))
-    assert r.status_code == 201, r.text
-    return r.json()
-
-
-def test_first_record_needs_the_runs_and_the_significance(client, runner_key):
-    first = post(client, runner_key, source=A, time_ms=1000.0, val_loss=LOSS)
-    assert first["records_established"] == []
-    attempt = client.get(f"/api/v1/attempts/{first['run']['attempt_id']}").json()
-    assert attempt["stats"]["reason"] == "1 of 2 required runs"
-    second = post(client, runner_key, source=A, time_ms=1010.0, val_loss=LOSS2)
-    [record_id] = second["records_established"]
+def test_first_record_needs_the_runs_and_the_significance(client, runner_key, token):
+    times = [1000.0, 1010.0, 1005.0][:RUNS]
+    sub = submit(client, token, A, TRACK)
+    lease = claim(client, runner_key)
+    made = []
+    for i, t in enumerate(times):
+        bundle = make_bundle(
+            runner_key, source=A, time_ms=t, val_loss=LOSSES[i], seed=i, job=job_block(lease)
+        )
+        answer = upload(client, runner_key, lease, bundle).json()
+        assert answer["run"]["purpose"] == "claim" and answer["run"]["counts"] is True
+        made += answer["records_established"]
+        if i == 0:
+            stats = client.get(f"/api/v1/attempts/{sub['attempt_id']}").json()["stats"]
+            assert stats["reason"] == f"1 of {RUNS} required runs" and made == []
+    [record_id] = made
     record = client.get(f"/api/v1/records/{record_id}").json()
-    times, losses = [1000.0, 1010.0], [LOSS, LOSS2]
     assert record["time_ms"]["mean"] == pytest.approx(np.mean(times))
     assert record["time_ms"]["std"] == pytest.approx(np.std(times, ddof=1))
-    expected_p = sps.ttest_1samp(losses, TARGET, alternative="less").pvalue
+    expected_p = sps.ttest_1samp(LOSSES, TARGET, alternative="less").pvalue
     assert record["p_value"] == pytest.approx(expected_p, rel=1e-9)
     assert record["status"] == "current" and record["beat"]["method"] == "first"
     assert record["evidence"]["runners"] == ["ci-runner"]
     assert record["evidence"]["val_loss_source"] == "independently-evaluated"
-    assert record["cost"]["accelerator_count"] == 2 and len(record["runs"]) == 2
+    assert record["cost"]["accelerator_count"] == 2 and len(record["runs"]) == RUNS
 
 
-def test_loss_not_significant_makes_no_record(client, runner_key):
-    post(client, runner_key, source=A, time_ms=1000.0, val_loss=LOSS)
-    last = post(client, runner_key, source=A, time_ms=1000.0, val_loss=TARGET - 0.1)  # p ~ 0.2
-    assert last["records_established"] == []
-    stats = client.get(f"/api/v1/attempts/{last['run']['attempt_id']}").json()["stats"]
+def test_loss_not_significant_makes_no_record(client, runner_key, token):
+    losses = [LOSS, TARGET - 0.1, TARGET - 0.05][:RUNS]  # p ~ 0.14
+    done = claim_runs(client, runner_key, token, A, [1000.0] * RUNS, losses)
+    assert done.records == [] and done.job["state"] == "FINISHED"
+    stats = client.get(f"/api/v1/attempts/{done.attempt_id}").json()["stats"]
     assert stats["p_value"] == pytest.approx(
-        sps.ttest_1samp([LOSS, TARGET - 0.1], TARGET, alternative="less").pvalue
+        sps.ttest_1samp(losses, TARGET, alternative="less").pvalue
     )
     assert "not below" in stats["reason"]
 
 
-def _record_a(client, key):
-    post(client, key, source=A, time_ms=1000.0, val_loss=LOSS)
-    return post(client, key, source=A, time_ms=1002.0, val_loss=LOSS2)["records_established"][0]
+def _record_a(client, key, token):
+    [record] = claim_runs(client, key, token, A, [1000.0, 1002.0, 1001.0][:RUNS]).records
+    return record
 
 
-def test_faster_attempt_supersedes_and_history_stays(client, runner_key):
-    a = _record_a(client, runner_key)
-    post(client, runner_key, source=B, time_ms=800.0, val_loss=LOSS)
-    [b] = post(client, runner_key, source=B, time_ms=801.0, val_loss=LOSS2)["records_established"]
+def test_faster_attempt_supersedes_and_history_stays(client, runner_key, token):
+    a = _record_a(client, runner_key, token)
+    faster = [800.0, 801.0, 802.0][:RUNS]
+    [b] = claim_runs(client, runner_key, token, B, faster).records
     record_b = client.get(f"/api/v1/records/{b}").json()
     expected = sps.ttest_ind(
-        [800.0, 801.0], [1000.0, 1002.0], equal_var=False, alternative="less"
+        faster, [1000.0, 1002.0, 1001.0][:RUNS], equal_var=False, alternative="less"
     ).pvalue
     assert record_b["beat"]["method"] == "welch"
     assert record_b["beat"]["p_value"] == pytest.approx(expected)
     assert record_b["previous_record_id"] == a
-    board = client.get("/api/v1/tracks/cpu-smoke/leaderboard").json()
+    board = client.get(f"/api/v1/tracks/{TRACK}/leaderboard").json()
     assert [(e["record_id"], e["rank"], e["status"]) for e in board["entries"]] == [
         (b, 1, "current"),
         (a, 2, "superseded"),
@@ -80,41 +84,43 @@ def test_faster_attempt_supersedes_and_history_stays(client, runner_key):
     assert board["total"] == 2
 
 
-def test_not_faster_attempt_makes_no_record(client, runner_key):
-    _record_a(client, runner_key)
-    post(client, runner_key, source=C, time_ms=999.0, val_loss=LOSS)
-    last = post(client, runner_key, source=C, time_ms=1003.0, val_loss=LOSS2)
-    assert last["records_established"] == []
-    assert client.get("/api/v1/tracks/cpu-smoke/leaderboard").json()["total"] == 1
+def test_not_faster_attempt_makes_no_record(client, runner_key, token):
+    _record_a(client, runner_key, token)
+    done = claim_runs(client, runner_key, token, C, [999.0, 1003.0, 1001.0][:RUNS])
+    assert done.records == []
+    assert client.get(f"/api/v1/tracks/{TRACK}/leaderboard").json()["total"] == 1
 
 
-def test_unofficial_backend_never_makes_a_record(client, runner_key):
-    post(client, runner_key, source=A, backend="local", time_ms=1000.0, val_loss=LOSS)
-    last = post(client, runner_key, source=A, backend="local", time_ms=1001.0, val_loss=LOSS2)
-    assert last["records_established"] == [] and last["run"]["official"] is False
+def test_unofficial_backend_never_makes_a_record(client, runner_key, token):
+    done = claim_runs(
+        client, runner_key, token, A, [1000.0, 1001.0, 1002.0][:RUNS], backend="local"
+    )
+    last = done.answers[-1]
+    assert done.records == [] and last["run"]["official"] is False
     assert any("does not count toward records" in w for w in last["warnings"])
-    stats = client.get(f"/api/v1/attempts/{last['run']['attempt_id']}").json()["stats"]
-    assert stats["official"] is False and stats["n_counted"] == 2
+    stats = client.get(f"/api/v1/attempts/{done.attempt_id}").json()["stats"]
+    assert stats["official"] is False and stats["n_counted"] == RUNS
 
 
-def test_self_reported_losses_never_make_a_record(client, runner_key):
+def test_self_reported_losses_never_make_a_record(client, runner_key, token):
     legacy = "print('legacy script')\n"
-    post(client, runner_key, source=legacy, harness=False, time_ms=1000.0, val_loss=LOSS)
-    last = post(client, runner_key, source=legacy, harness=False, time_ms=1001.0, val_loss=LOSS2)
-    assert last["records_established"] == []
-    stats = client.get(f"/api/v1/attempts/{last['run']['attempt_id']}").json()["stats"]
+    done = claim_runs(
+        client, runner_key, token, legacy, [1000.0, 1001.0, 1002.0][:RUNS], harness=False
+    )
+    assert done.records == []
+    stats = client.get(f"/api/v1/attempts/{done.attempt_id}").json()["stats"]
     assert stats["self_reported"] is True and stats["qualifies"] is False
 
 
-def test_extra_record_backends_setting_counts_local_runs(db_url, runner_key):
-    """runner_key is registered in this database by its fixture."""
+def test_extra_record_backends_setting_counts_local_runs(db_url, runner_key, token):
+    """runner_key and token are stored in this database by their fixtures."""
     from fastapi.testclient import TestClient
 
     app = create_app(load_settings(db=db_url, extra_record_backends=["local"]))
     with TestClient(app) as client:
-        post(client, runner_key, source=A, backend="local", time_ms=1000.0, val_loss=LOSS)
-        last = post(client, runner_key, source=A, backend="local", time_ms=1001.0, val_loss=LOSS2)
-        assert len(last["records_established"]) == 1
+        times = [1000.0, 1001.0, 1002.0][:RUNS]
+        done = claim_runs(client, runner_key, token, A, times, backend="local")
+        assert len(done.records) == 1
     app.state.speedrun.db.dispose()
 
 
@@ -135,37 +141,30 @@ def _ab(session, role, index, baseline_source=A, candidate_source=B):
     }
 
 
-def test_paired_track_needs_ab_pairs_and_uses_them(client, runner_key):
+def _ab_claim(client, key, token, source, times, role, session):
+    """A job of `source` whose runs are the `role` side of the A/B session `session`."""
+    done = claim_runs(
+        client, key, token, source, times, [3.2] * len(times), **BIG,
+        ab_for=lambda i: _ab(session, role, i),
+    )  # fmt: skip
+    return done.records
+
+
+def test_paired_track_needs_ab_pairs_and_uses_them(client, runner_key, token):
     losses = [3.20, 3.21, 3.20, 3.21]
-    for t, loss in zip([60_000.0, 60_100.0, 59_900.0, 60_050.0], losses, strict=True):
-        last = post(client, runner_key, source=A, time_ms=t, val_loss=loss, **BIG)
-    [a] = last["records_established"]
+    [a] = claim_runs(
+        client, runner_key, token, A, [60_000.0, 60_100.0, 59_900.0, 60_050.0], losses, **BIG
+    ).records
     # B is faster, but without A/B pairs this track does not let it beat the record.
-    for t, loss in zip([50_000.0, 50_100.0, 49_900.0, 50_050.0], losses, strict=True):
-        last = post(client, runner_key, source=B, time_ms=t, val_loss=loss, **BIG)
-    assert last["records_established"] == []
+    slow_b = [50_000.0, 50_100.0, 49_900.0, 50_050.0]
+    assert claim_runs(client, runner_key, token, B, slow_b, losses, **BIG).records == []
+    # Then a job of each holds one side of an A/B session: B's candidate runs first, then
+    # the record's baseline runs, each of which completes a pair.
     session = uuid.uuid4().hex
-    base_ms, cand_ms = [60_000.0, 60_300.0, 59_800.0], [57_000.0, 57_100.0, 56_900.0]
-    made = []
-    for i, (b_ms, c_ms) in enumerate(zip(base_ms, cand_ms, strict=True)):
-        made += post(
-            client,
-            runner_key,
-            source=B,
-            time_ms=c_ms,
-            val_loss=3.2,
-            ab=_ab(session, "candidate", i),
-            **BIG,
-        )["records_established"]
-        made += post(
-            client,
-            runner_key,
-            source=A,
-            time_ms=b_ms,
-            val_loss=3.2,
-            ab=_ab(session, "baseline", i),
-            **BIG,
-        )["records_established"]
+    base_ms = [60_000.0, 60_300.0, 59_800.0, 60_100.0]
+    cand_ms = [57_000.0, 57_100.0, 56_900.0, 57_050.0]
+    made = _ab_claim(client, runner_key, token, B, cand_ms, "candidate", session)
+    made += _ab_claim(client, runner_key, token, A, base_ms, "baseline", session)
     [b] = made
     record = client.get(f"/api/v1/records/{b}").json()
     # decided as soon as two pairs were complete
@@ -176,3 +175,20 @@ def test_paired_track_needs_ab_pairs_and_uses_them(client, runner_key):
         sps.ttest_1samp(logs, 0.0, alternative="greater").pvalue
     )
     assert record["hardware"] == {"hardware_class": "8xH100-80GB", "accelerator_count": 8}
+
+
+def test_unsolicited_ab_pairs_never_beat_a_record(client, runner_key, token):
+    [a] = claim_runs(
+        client, runner_key, token, A, [60_000.0, 60_100.0, 59_900.0, 60_050.0], **BIG
+    ).records
+    session = uuid.uuid4().hex
+    for i in range(4):
+        for source, role, t in ((B, "candidate", 50_000.0 + i), (A, "baseline", 60_000.0 + i)):
+            bundle = make_bundle(
+                runner_key, source=source, time_ms=t, val_loss=3.2, ab=_ab(session, role, i), **BIG
+            )
+            answer = client.post("/api/v1/runs", content=bundle)
+            assert answer.status_code == 201, answer.text
+            assert answer.json()["records_established"] == []
+    board = client.get("/api/v1/tracks/gpt2-124m-8xh100/leaderboard").json()
+    assert [e["record_id"] for e in board["entries"]] == [a]

@@ -7,7 +7,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from srv_bundles import LOSS, LOSS2, make_bundle
+from srv_bundles import LOSS, TRACK, claim_runs, make_bundle
+from support.claims import job_block
 from test_server_jobs import claim, signed
 
 from speedrun.cli import main as cli
@@ -15,12 +16,9 @@ from speedrun.cli import main as cli
 A = "from speedrun import harness\nprint('A')\n"
 
 
-def _record(client, key):
-    client.post("/api/v1/runs", content=make_bundle(key, source=A, time_ms=1000.0, val_loss=LOSS))
-    r = client.post(
-        "/api/v1/runs", content=make_bundle(key, source=A, time_ms=1004.0, val_loss=LOSS2)
-    )
-    return r.json()["records_established"][0]
+def _record(client, key, token):
+    [record] = claim_runs(client, key, token, A, [1000.0, 1004.0, 1002.0]).records
+    return record
 
 
 def _run_job(client, key, times, outcome="finished"):
@@ -32,7 +30,7 @@ def _run_job(client, key, times, outcome="finished"):
             key,
             "POST",
             lease["upload_url"],
-            make_bundle(key, source=A, time_ms=t, val_loss=LOSS),
+            make_bundle(key, source=A, time_ms=t, val_loss=LOSS, job=job_block(lease)),
         )
         assert r.status_code == 201, r.text
     body = json.dumps({"lease_id": lease["lease_id"], "outcome": outcome, "reason": "GPU fell off"})
@@ -44,15 +42,15 @@ def _run_job(client, key, times, outcome="finished"):
 @pytest.mark.parametrize(
     ("times", "outcome", "status"),
     [
-        ([1001.0, 1003.0], "finished", "reproduced"),
-        ([1300.0, 1310.0], "finished", "drifted"),
+        ([1001.0, 1003.0, 1002.0], "finished", "reproduced"),
+        ([1300.0, 1310.0, 1305.0], "finished", "drifted"),
         ([], "failed", "failed"),
     ],
 )
 def test_reverification_attaches_its_outcome(
-    client, settings, runner_key, capsys, times, outcome, status
+    client, settings, runner_key, token, capsys, times, outcome, status
 ):
-    record_id = _record(client, runner_key)
+    record_id = _record(client, runner_key, token)
     before = client.get(f"/api/v1/records/{record_id}").json()
     assert cli(["admin", "reverify", str(record_id), "--db", settings.db]) == 0
     assert "queued" in capsys.readouterr().out
@@ -66,10 +64,26 @@ def test_reverification_attaches_its_outcome(
         assert entry["time_ms_mean"] == pytest.approx(sum(times) / len(times))
         assert entry["image_digest"] == "sha256:" + "ab" * 32 and entry["runner"] == "ci-runner"
     assert after["time_ms"] == before["time_ms"]  # re-runs do not feed the claim's statistics
-    board = client.get("/api/v1/tracks/cpu-smoke/leaderboard").json()
+    board = client.get(f"/api/v1/tracks/{TRACK}/leaderboard").json()
     assert board["entries"][0]["evidence"]["verification"]["status"] == status
 
 
 def test_reverify_unknown_record_is_an_error(settings, capsys):
     assert cli(["admin", "reverify", "999", "--db", settings.db]) == 1
     assert "no record 999" in capsys.readouterr().err
+
+
+def test_records_of_a_retired_track_are_not_rerun(db, settings, capsys):
+    """Its runs could never be uploaded: the track version takes no runs."""
+    from server.models import Attempt, Record
+
+    with db.write() as s:
+        attempt = Attempt(track_id="cpu-tiny", track_version=1, variant_sha256="0" * 64)
+        s.add(attempt)
+        s.flush()
+        record = Record(track_id="cpu-tiny", track_version=1, attempt_id=attempt.id)
+        s.add(record)
+        s.flush()
+        record_id = record.id
+    assert cli(["admin", "reverify", str(record_id), "--db", settings.db]) == 1
+    assert "retired" in capsys.readouterr().err

@@ -70,10 +70,10 @@ def test_data_fetch_builds_identical_pinned_shards_in_two_directories(tmp_path, 
 def test_tracks_lists_public_tracks_and_hides_cpu_smoke():
     plain = run("tracks")
     assert plain.returncode == 0, plain.stderr
-    assert "cpu-tiny@v1" in plain.stdout and "gpt2-124m-8xh100@v1" in plain.stdout
+    assert "cpu-tiny@v2" in plain.stdout and "gpt2-124m-8xh100@v2" in plain.stdout
     assert "cpu-smoke" not in plain.stdout
     everything = run("tracks", "--all")
-    assert "cpu-smoke@v1" in everything.stdout and "[hidden]" in everything.stdout
+    assert "cpu-smoke@v2" in everything.stdout and "[hidden]" in everything.stdout
 
 
 def test_tracks_json_is_one_json_document():

@@ -75,7 +75,7 @@ def test_submit_under_head_exits_zero_every_time(tmp_path: Path) -> None:
     try:
         token = server.admin("token-create", "piper").strip().splitlines()[-1]
         variant = Path(__file__).resolve().parents[2] / "records" / "seed-recipe" / "train_gpt.py"
-        args = ["submit", str(variant), "--track", "cpu-smoke", "--server", server.url]
+        args = ["submit", str(variant), "--track", "cpu-tiny", "--server", server.url]
         args += ["--token", token]
         for unbuffered in ("1", ""):  # line by line, and both lines in one write at exit
             env = {**server.env, "PYTHONUNBUFFERED": unbuffered}

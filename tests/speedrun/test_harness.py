@@ -38,7 +38,7 @@ def test_legacy_variants_are_not_detected(source: str) -> None:
 
 def test_config_round_trip_and_version_check(tmp_path: Path) -> None:
     cfg = harness.standalone_config("cpu-smoke", tmp_path / "data", tmp_path / "out", seed=7)
-    assert cfg.track == "cpu-smoke@v1"
+    assert cfg.track == "cpu-smoke@v2"
     assert cfg.scale["world_size"] == 2
     assert cfg.model_path.endswith(harness.MODEL_FILE)
     path = tmp_path / "config.json"
@@ -71,3 +71,15 @@ def test_events_go_to_the_channel_from_rank_zero_only(
     assert events[2]["train_time_ms"] == 123.0
     with pytest.raises(ValueError, match="unknown harness event"):
         h1.event("cheat")
+
+
+def test_detecting_the_harness_is_linear_in_hostile_source() -> None:
+    """300,000 blank lines (a quadratic `^\\s*` took seconds on 20,000)."""
+    import time
+
+    from speedrun.harness import is_harness_variant
+
+    started = time.monotonic()
+    assert not is_harness_variant("\n" * 300_000 + "x = 1\n")
+    assert is_harness_variant("\n" * 300_000 + "  from speedrun import harness\n")
+    assert time.monotonic() - started < 0.5

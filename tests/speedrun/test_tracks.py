@@ -23,7 +23,7 @@ def tracks_json(capsys: pytest.CaptureFixture[str], *args: str) -> list[dict[str
     return data
 
 
-def raw_track(name: str = "cpu-smoke.v1.toml") -> dict[str, Any]:
+def raw_track(name: str = "cpu-smoke.v2.toml") -> dict[str, Any]:
     text = resources.files("speedrun.trackdefs").joinpath(name).read_text(encoding="utf-8")
     return tomllib.loads(text)
 
@@ -82,18 +82,19 @@ def test_synthetic_tracks_pin_every_file():
 def test_cpu_smoke_is_hidden_unless_asked_for(capsys):
     assert cli.main(["tracks"]) == 0
     plain = capsys.readouterr().out
-    assert "cpu-tiny@v1" in plain and "gpt2-124m-8xh100@v1" in plain
+    assert "cpu-tiny@v2" in plain and "gpt2-124m-8xh100@v2" in plain
     assert "cpu-smoke" not in plain
     assert cli.main(["tracks", "--all"]) == 0
-    assert "cpu-smoke@v1" in capsys.readouterr().out
+    assert "cpu-smoke@v2" in capsys.readouterr().out
     assert "cpu-smoke" not in [t.id for t in list_tracks()]
     assert "cpu-smoke" in [t.id for t in list_tracks(include_hidden=True)]
 
 
 def test_get_track_by_id_and_version():
-    assert get_track("cpu-tiny").key == "cpu-tiny@v1"
-    assert get_track("cpu-tiny@v1").version == 1
+    assert get_track("cpu-tiny").key == "cpu-tiny@v2"
+    assert get_track("cpu-tiny@v2").version == 2
     assert get_track("cpu-tiny", 1).id == "cpu-tiny"
+    assert get_track("cpu-tiny@v1").retired and not get_track("cpu-tiny@v1").accepts_runs
     with pytest.raises(TrackError, match="has no version 9"):
         get_track("cpu-tiny@v9")
     with pytest.raises(TrackError, match="bad track version"):
@@ -108,7 +109,7 @@ def test_unknown_track_exits_2_with_the_known_ones_listed(capsys):
 
 def test_shipped_definitions_parse():
     assert all(versions for versions in load_tracks().values())
-    assert parse_track(raw_track(), "cpu-smoke.v1.toml") == get_track("cpu-smoke")
+    assert parse_track(raw_track(), "cpu-smoke.v2.toml") == get_track("cpu-smoke")
 
 
 def _drop(section: str | None, key: str) -> Any:

@@ -96,12 +96,12 @@ def test_record_page_draws_curves_and_the_diff(site, browser, real_bundles):
     assert len(added) == len(removed) == 1, (added, removed)
     assert browser.find_elements(By.CSS_SELECTOR, "pre.code .ln .kn")  # highlighted code
     page = browser.page_source
-    assert "speedrun run train_gpt.py --track cpu-smoke@v1 --runs 2" in page
+    assert "speedrun run train_gpt.py --track cpu-smoke@v2 --runs 2" in page
     assert "step:" in browser.find_element(By.CSS_SELECTOR, "pre.log").text
     screenshot(browser, "record-cpu-smoke-faster")
     browser.get(f"{site.base}/records/{first}")
     assert (
-        "first record on cpu-smoke@v1"
+        "first record on cpu-smoke@v2"
         in browser.find_element(By.ID, "h-diff").find_element(By.XPATH, "..").text
     )
     screenshot(browser, "record-cpu-smoke-first")

@@ -15,7 +15,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
 from sqlalchemy import update
-from web_helpers import CSP, make_bundle, step_log
+from support.claims import claim, complete, job_block, run_claim, submitter_token, upload
+from web_helpers import CSP, RUNS, TRACK, make_bundle, record_through_a_job, step_log
 
 from server.app import create_app
 from server.config import load_settings
@@ -26,8 +27,9 @@ from server.services.runners import add_runner
 from server.services.tokens import create_token
 from speedrun.tracks import get_track
 
-TARGET = get_track("cpu-smoke").rules.target_val_loss
+TARGET = get_track(TRACK).rules.target_val_loss
 LOSS = round(TARGET - 0.5, 4)
+LIVE = get_track(TRACK).key  # e.g. cpu-tiny@v2
 
 
 @pytest.fixture
@@ -52,26 +54,30 @@ def key(app: Any) -> Ed25519PrivateKey:
     return k
 
 
-def _record(client: Any, key: Ed25519PrivateKey, source: str, time_ms: float) -> int:
-    """Two runs of `source` on cpu-smoke (its rule's minimum); returns the record made."""
-    made = []
-    for seed, loss in enumerate((LOSS, LOSS + 0.001)):
-        bundle = make_bundle(key, source=source, time_ms=time_ms + seed, val_loss=loss, seed=seed)
-        answer = client.post("/api/v1/runs", content=bundle)
-        assert answer.status_code == 201, answer.text
-        made += answer.json()["records_established"]
-    assert len(made) == 1
-    return int(made[0])
+@pytest.fixture
+def token(app: Any) -> str:
+    return submitter_token(app.state.speedrun.db, "submitter")
+
+
+def _runs(time_ms: float) -> tuple[list[float], list[float]]:
+    """The rule's minimum of runs around `time_ms`, losses well below the target."""
+    return [time_ms + i for i in range(RUNS)], [LOSS + i / 1000 for i in range(RUNS)]
+
+
+def _record(client: Any, key: Ed25519PrivateKey, token: str, source: str, time_ms: float) -> int:
+    """RUNS runs of `source` on the live CPU track, through a job; returns the record made."""
+    [made] = record_through_a_job(client, key, token, source, *_runs(time_ms))
+    return int(made)
 
 
 def _board_ids(html: str) -> list[int]:
     return [int(i) for i in re.findall(r'data-record="(\d+)"', html)]
 
 
-def test_track_page_ranks_as_the_api_and_links_its_json_twin(client, key):
-    first = _record(client, key, "print('first')\n", 4000.0)
-    second = _record(client, key, "print('second')  # faster\n", 2000.0)
-    page = client.get("/tracks/cpu-smoke")
+def test_track_page_ranks_as_the_api_and_links_its_json_twin(client, key, token):
+    first = _record(client, key, token, "print('first')\n", 4000.0)
+    second = _record(client, key, token, "print('second')  # faster\n", 2000.0)
+    page = client.get(f"/tracks/{TRACK}")
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     twin = re.search(r'<link rel="alternate" type="application/json" href="([^"]+)"', page.text)
     assert twin, "no JSON twin linked"
@@ -82,29 +88,29 @@ def test_track_page_ranks_as_the_api_and_links_its_json_twin(client, key):
     assert '<svg class="chart progression"' in page.text
     # .json suffix and Accept: application/json reach the same twin
     for answer in (
-        client.get("/tracks/cpu-smoke.json", follow_redirects=False),
+        client.get(f"/tracks/{TRACK}.json", follow_redirects=False),
         client.get(
-            "/tracks/cpu-smoke", headers={"accept": "application/json"}, follow_redirects=False
+            f"/tracks/{TRACK}", headers={"accept": "application/json"}, follow_redirects=False
         ),
     ):
         assert (
             answer.status_code == 307
-            and "/api/v1/tracks/cpu-smoke/leaderboard" in (answer.headers["location"])
+            and f"/api/v1/tracks/{TRACK}/leaderboard" in (answer.headers["location"])
         )
     assert client.get(f"/records/{second}.json").json()["record_id"] == second
 
 
-def test_record_page_shows_runs_curves_code_diff_log_and_reproduction(client, key):
-    _record(client, key, "import os\nSTEPS = 100\n", 4000.0)
-    second = _record(client, key, "import os\nSTEPS = 50  # half\n", 2000.0)
+def test_record_page_shows_runs_curves_code_diff_log_and_reproduction(client, key, token):
+    _record(client, key, token, "import os\nSTEPS = 100\n", 4000.0)
+    second = _record(client, key, token, "import os\nSTEPS = 50  # half\n", 2000.0)
     page = client.get(f"/records/{second}")
     assert page.status_code == 200
     html = page.text
-    assert html.count("<polyline") == 4  # two runs, against time and against tokens
+    assert html.count("<polyline") == 2 * RUNS  # each run, against time and against tokens
     assert "<ins>+STEPS = 50  # half</ins>" in html and "<del>-STEPS = 100</del>" in html
     assert '<span class="ln" id="L1"><span class="kn">import</span>' in html
     assert "step:4/4 val_loss:" in html  # the log
-    assert "speedrun run train_gpt.py --track cpu-smoke@v1 --runs 2 --backend docker" in html
+    assert f"speedrun run train_gpt.py --track {LIVE} --runs {RUNS} --backend docker" in html
     assert "--image sha256:" + "ab" * 32 in html
     assert "Never re-verified" in html and "never re-verified" in html
     api = client.get(f"/api/v1/records/{second}").json()
@@ -115,59 +121,61 @@ def test_record_page_shows_runs_curves_code_diff_log_and_reproduction(client, ke
     assert client.get(f"/runs/{run_id}/log.txt").text.startswith("step:0/4")
 
 
-def test_verification_badges_and_the_evidence_filter(client, key, app):
-    first = _record(client, key, "print(1)\n", 4000.0)
-    second = _record(client, key, "print(2)\n", 2000.0)
+def test_verification_badges_and_the_evidence_filter(client, key, token, app):
+    first = _record(client, key, token, "print(1)\n", 4000.0)
+    second = _record(client, key, token, "print(2)\n", 2000.0)
     with app.state.speedrun.db.write() as s:
         s.add(Verification(record_id=first, status="drifted", n_runs=2, image_digest="sha256:aa"))
         s.add(
             Verification(record_id=second, status="reproduced", n_runs=2, image_digest="sha256:bb")
         )
     app.state.speedrun.cache.invalidate()
-    html = client.get("/tracks/cpu-smoke").text
+    html = client.get(f"/tracks/{TRACK}").text
     assert "re-verified" in html and "drifted" in html
-    reverified = client.get("/tracks/cpu-smoke", params={"evidence": "reverified"}).text
+    reverified = client.get(f"/tracks/{TRACK}", params={"evidence": "reverified"}).text
     assert _board_ids(reverified) == [second]
-    assert _board_ids(client.get("/tracks/cpu-smoke?evidence=imported").text) == []
+    assert _board_ids(client.get(f"/tracks/{TRACK}?evidence=imported").text) == []
     assert (
-        "No record on this track matches" in client.get("/tracks/cpu-smoke?evidence=imported").text
+        "No record on this track matches" in client.get(f"/tracks/{TRACK}?evidence=imported").text
     )
-    bad = client.get("/tracks/cpu-smoke?evidence=%3Cscript%3E")
+    bad = client.get(f"/tracks/{TRACK}?evidence=%3Cscript%3E")
     assert bad.status_code == 422 and bad.headers["content-type"].startswith("text/html")
 
 
-def test_pagination_keeps_the_api_order(client, key, monkeypatch):
-    ids = [_record(client, key, f"print({i})\n", 5000.0 - 10 * i) for i in range(3)]
+def test_pagination_keeps_the_api_order(client, key, token, monkeypatch):
+    ids = [_record(client, key, token, f"print({i})\n", 5000.0 - 10 * i) for i in range(3)]
     monkeypatch.setattr(pages, "PAGE_SIZE", 2)
-    one = client.get("/tracks/cpu-smoke").text
-    two = client.get("/tracks/cpu-smoke?page=2").text
+    one = client.get(f"/tracks/{TRACK}").text
+    two = client.get(f"/tracks/{TRACK}?page=2").text
     assert _board_ids(one) + _board_ids(two) == ids[::-1]
     assert 'rel="next"' in one and 'rel="prev"' in two and "Page 2 of 2" in two
 
 
-def test_cost_is_accelerator_hours_times_the_configured_price(client, key):
-    record = _record(client, key, "print('cost')\n", 3_600_000 / 2 / 100)  # 0.01 process-hours
+def test_cost_is_accelerator_hours_times_the_configured_price(client, key, token):
+    time_ms = 3_600_000 / 2 / 100  # 0.01 process-hours on 2 processes
+    record = _record(client, key, token, "print('cost')\n", time_ms)
     api = client.get(f"/api/v1/records/{record}").json()
     hours = api["cost"]["accelerator_hours"]
-    assert hours == pytest.approx(2 * (3_600_000 / 200 + 0.5) / 3.6e6)
+    mean_ms = time_ms + (RUNS - 1) / 2  # the runs' times are time_ms + 0, 1, ...
+    assert hours == pytest.approx(2 * mean_ms / 3.6e6)
     html = client.get(f"/records/{record}").text
     assert f"${hours * 10:.3f}" in html  # price_per_cpu_hour=10 in this app's settings
     assert "SPEEDRUN_PRICE_PER_CPU_HOUR" in html
 
 
-def test_security_headers_on_every_kind_of_response(client, key):
-    record = _record(client, key, "print('h')\n", 1000.0)
+def test_security_headers_on_every_kind_of_response(client, key, token):
+    record = _record(client, key, token, "print('h')\n", 1000.0)
     paths = [
         "/",
-        "/tracks/cpu-smoke",
+        f"/tracks/{TRACK}",
         f"/records/{record}",
         "/records/12345",
         "/no/such/page",
         "/static/site.css",
         "/static/poll.js",
         "/api/v1/health",
-        "/api/v1/tracks/cpu-smoke/leaderboard",
-        "/api/v1/tracks/cpu-smoke/leaderboard",  # the second one is served from the cache
+        f"/api/v1/tracks/{TRACK}/leaderboard",
+        f"/api/v1/tracks/{TRACK}/leaderboard",  # the second one is served from the cache
         "/api/v1/records/12345",
     ]
     for path in paths:
@@ -196,11 +204,11 @@ def test_errors_render_html_for_pages_and_problems_for_the_api(client):
     assert asked.headers["content-type"].startswith("application/problem+json")
 
 
-def test_pages_keep_markup_and_scripts_out(client, key):
+def test_pages_keep_markup_and_scripts_out(client, key, token):
     """No inline script or style and no event handler attribute on any page."""
-    record = _record(client, key, "print('x')\n", 1000.0)
+    record = _record(client, key, token, "print('x')\n", 1000.0)
     run_id = client.get(f"/api/v1/records/{record}").json()["runs"][0]["run_id"]
-    for path in ("/", "/tracks/cpu-smoke", f"/records/{record}", f"/runs/{run_id}", "/nope"):
+    for path in ("/", f"/tracks/{TRACK}", f"/records/{record}", f"/runs/{run_id}", "/nope"):
         html = client.get(path).text
         assert re.search(r"<script(?![^>]*\bsrc=)", html) is None, path
         assert re.search(r"\sstyle=", html) is None, path
@@ -213,7 +221,7 @@ def test_submission_page_refreshes_while_queued(client, app):
         _, token = create_token(s, "submitter")
     answer = client.post(
         "/api/v1/submissions",
-        json={"track": "cpu-smoke", "source": "print('queued')\n", "description": "try this"},
+        json={"track": TRACK, "source": "print('queued')\n", "description": "try this"},
         headers={"authorization": f"Bearer {token}"},
     )
     assert answer.status_code == 201, answer.text
@@ -234,15 +242,28 @@ def _verdict(html: str, field: str) -> str:
     return re.sub(r"<[^>]+>", "", match.group(1)).strip()
 
 
-def test_submission_page_says_why_an_attempt_is_or_is_not_the_record(client, app, key):
-    record = _record(client, key, "print('the record')\n", time_ms=1000.0)
-    with app.state.speedrun.db.write() as s:
-        _, token = create_token(s, "submitter")
+def _run_job(client: Any, key: Ed25519PrivateKey, source: str, time_ms: float) -> list[int]:
+    """Claim the oldest pending job (of `source`) and run it: RUNS runs around `time_ms`."""
+    lease = claim(client, key)
+    made = []
+    for i, (t, loss) in enumerate(zip(*_runs(time_ms), strict=True)):
+        bundle = make_bundle(
+            key, source=source, time_ms=t, val_loss=loss, seed=i, job=job_block(lease)
+        )
+        answer = upload(client, key, lease, bundle)
+        assert answer.status_code == 201, answer.text
+        made += answer.json()["records_established"]
+    complete(client, key, lease)
+    return made
+
+
+def test_submission_page_says_why_an_attempt_is_or_is_not_the_record(client, app, key, token):
+    record = _record(client, key, token, "print('the record')\n", time_ms=1000.0)
     ids = {}
     for name, source in (("slower", "print('slower')\n"), ("faster", "print('faster')\n")):
         answer = client.post(
             "/api/v1/submissions",
-            json={"track": "cpu-smoke", "source": source, "description": name},
+            json={"track": TRACK, "source": source, "description": name},
             headers={"authorization": f"Bearer {token}"},
         )
         assert answer.status_code == 201, answer.text
@@ -250,23 +271,44 @@ def test_submission_page_says_why_an_attempt_is_or_is_not_the_record(client, app
     html = client.get(f"/submissions/{ids['slower']}").text
     assert _verdict(html, "rule").startswith("not met")
     assert _verdict(html, "outcome") == f"not a record (yet); the current one is record {record}"
-    for seed in (0, 1):  # five times slower than the record: qualifies, but does not beat it
-        bundle = make_bundle(
-            key, source="print('slower')\n", time_ms=5000.0 + seed, val_loss=LOSS, seed=seed
-        )
-        assert client.post("/api/v1/runs", content=bundle).status_code == 201
+    # five times slower than the record: qualifies, but does not beat it
+    assert _run_job(client, key, "print('slower')\n", 5000.0) == []
     html = client.get(f"/submissions/{ids['slower']}").text
     assert _verdict(html, "rule") == "met"
     outcome = _verdict(html, "outcome")
     assert outcome.startswith(f"not a record: does not beat record {record} (Welch p="), outcome
     assert f'href="/records/{record}"' in html
-    for seed in (0, 1):
-        bundle = make_bundle(
-            key, source="print('faster')\n", time_ms=200.0 + seed, val_loss=LOSS, seed=seed
-        )
-        made = client.post("/api/v1/runs", content=bundle).json()["records_established"]
+    made = _run_job(client, key, "print('faster')\n", 200.0)
     html = client.get(f"/submissions/{ids['faster']}").text
     assert made and _verdict(html, "outcome") == f"record {made[0]}"
+
+
+def test_run_page_says_why_a_run_does_not_count(client, key, token):
+    """An unsolicited upload, and a job's run whose manifest says completed while its script
+    timed itself at half the runner's time: each page says why, in plain words."""
+    direct = make_bundle(key, source="print('direct')\n", time_ms=900.0, val_loss=LOSS)
+    unsolicited = client.post("/api/v1/runs", content=direct).json()["run"]
+    page = client.get(unsolicited["page_url"]).text
+    assert "Why this run does not count" in page and "unsolicited" in page
+    assert 'data-field="counts">no<' in page
+    made = []
+
+    def broken(job: dict[str, Any], i: int) -> bytes:
+        from speedrun.bundle import build_bundle, read_bundle
+
+        good = read_bundle(make_bundle(key, source="print('b')\n", time_ms=800.0 + i,
+                                       val_loss=LOSS, seed=i, job=job))  # fmt: skip
+        m = good.manifest
+        m["figures"] |= {"self_reported_train_time_ms": 400.0 + i, "time_disagreement": 0.5}
+        made.append(m["run_id"])
+        return build_bundle(m, good.members, key)
+
+    assert run_claim(client, key, token, "print('b')\n", TRACK, broken).records == []
+    page = client.get(f"/runs/{made[0]}").text
+    assert 'data-field="status">rule_violation: time disagreement' in page
+    assert re.search(r'<ul class="violations"[^>]*><li>time disagreement: ', page)
+    twin = client.get(f"/runs/{made[0]}.json", follow_redirects=True).json()
+    assert twin["status"] == "rule_violation" and twin["violations"][0].startswith("time")
 
 
 def _imported_log(steps: int, time_ms: float, loss: float) -> bytes:

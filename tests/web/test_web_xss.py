@@ -1,9 +1,10 @@
 """Untrusted text stays text: names, descriptions, authors, code, diffs and logs carrying
 script and HTML payloads render escaped on every page, in the browser nothing runs, no
 injected element exists and no javascript: link is made, and every response carries the
-Content-Security-Policy. The payloads arrive the ways real data does: signed bundles
-through POST /api/v1/runs, imported history through the history service, a submission
-through POST /api/v1/submissions by a user whose name is a payload."""
+Content-Security-Policy. The payloads arrive the ways real data does: signed bundles through
+a job's upload route (and one unsolicited, through POST /api/v1/runs), imported history
+through the history service, a submission through POST /api/v1/submissions by a user whose
+name is a payload."""
 
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from selenium.common.exceptions import TimeoutException
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
-from web_helpers import CSP, live_server, make_bundle, screenshot, step_log
+from support.claims import run_claim
+from web_helpers import CSP, TRACK, live_server, make_bundle, screenshot, step_log
 
 from server.app import create_app
 from server.config import load_settings
@@ -45,7 +47,14 @@ RAW_FORBIDDEN = [
     "<b id=injected",
     'href="javascript:',
 ]
-LOSS = round(get_track("cpu-smoke").rules.target_val_loss - 0.5, 4)
+LOSS = round(get_track(TRACK).rules.target_val_loss - 0.5, 4)
+
+
+def _bundle(key: Ed25519PrivateKey, code: str, seed: int, job: Any = None) -> bytes:
+    return make_bundle(
+        key, source=code, time_ms=1000.0 + seed, val_loss=LOSS + seed / 1000, seed=seed,
+        name=SHORT, log_extra=f"{PAYLOAD}\n", job=job,
+    )  # fmt: skip
 
 
 def _seed(app: Any, base: str) -> dict[str, str]:
@@ -55,12 +64,14 @@ def _seed(app: Any, base: str) -> dict[str, str]:
         add_runner(s, "xss-runner", key.public_key())
         _, token = create_token(s, SHORT)
     code = f"# {PAYLOAD}\nprint('{SHORT}')\n"
-    for seed in (0, 1):
-        bundle = make_bundle(
-            key, source=code, time_ms=1000.0 + seed, val_loss=LOSS + seed / 1000, seed=seed,
-            name=SHORT, log_extra=f"{PAYLOAD}\n",
-        )  # fmt: skip
-        assert httpx.post(f"{base}/api/v1/runs", content=bundle).status_code == 201
+    # An unsolicited upload first (it names the attempt), then the claim through a job.
+    assert httpx.post(f"{base}/api/v1/runs", content=_bundle(key, code, 99)).status_code == 201
+    with httpx.Client(base_url=base) as client:
+        made = run_claim(
+            client, key, token, code, TRACK, lambda job, i: _bundle(key, code, i, job),
+            description=PAYLOAD,
+        ).records  # fmt: skip
+    assert len(made) == 1
     track = get_track("modded-nanogpt-short")
     with db.write() as s:
         for i, text in enumerate(("a harmless first record", PAYLOAD)):
@@ -76,17 +87,17 @@ def _seed(app: Any, base: str) -> dict[str, str]:
     app.state.speedrun.cache.invalidate()
     sub = httpx.post(
         f"{base}/api/v1/submissions",
-        json={"track": "cpu-smoke", "source": code + "# again\n", "description": PAYLOAD},
+        json={"track": TRACK, "source": code + "# again\n", "description": PAYLOAD},
         headers={"authorization": f"Bearer {token}"},
     )
     assert sub.status_code == 201, sub.text
-    smoke = httpx.get(f"{base}/api/v1/tracks/cpu-smoke/leaderboard").json()["entries"][0]
+    smoke = httpx.get(f"{base}/api/v1/tracks/{TRACK}/leaderboard").json()["entries"][0]
     imported = httpx.get(f"{base}/api/v1/tracks/modded-nanogpt-short/leaderboard").json()
     mine = next(e for e in imported["entries"] if e["submitter"] == SHORT)
     imported_run = httpx.get(f"{base}/api/v1/records/{mine['record_id']}").json()["runs"][0]
     return {
         "index": "/?hidden=1",
-        "track-smoke": "/tracks/cpu-smoke",
+        "track-smoke": f"/tracks/{TRACK}",
         "track-imported": "/tracks/modded-nanogpt-short",
         "record-smoke": f"/records/{smoke['record_id']}",
         "record-imported": f"/records/{mine['record_id']}",

@@ -1,6 +1,7 @@
 """Helpers for the web tests: hand-made signed bundles (for figures chosen by hand; the
-browser tests use bundles made by the real runner), a uvicorn server in a thread, headless
-Chromium, and screenshots into `artifacts/screenshots/` (kept by CI)."""
+browser tests use bundles made by the real runner), records made through jobs (only runs of
+a server job count), a uvicorn server in a thread, headless Chromium, and screenshots into
+`artifacts/screenshots/` (kept by CI)."""
 
 from __future__ import annotations
 
@@ -22,12 +23,15 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from speedrun import signing
 from speedrun.bundle import build_bundle
+from speedrun.tracks import Track, get_track
 
 REPO = Path(__file__).resolve().parents[2]
 SCREENSHOTS = REPO / "artifacts" / "screenshots"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 SMOKE_RUNS = 3  # runs of each cpu-smoke variant the web tests make (see conftest)
+TRACK = "cpu-tiny"  # where the hand-made records go: the live public CPU track
+RUNS = get_track(TRACK).rules.runs_required
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; "
     "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; "
@@ -48,6 +52,39 @@ def step_log(time_ms: float, val_loss: float, steps: int = 4) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _figures(time_ms: float, val_loss: float) -> dict[str, Any]:
+    """Figures that keep every rule: the script's time and loss agree with the runner's."""
+    return {
+        "time_ms": time_ms,
+        "time_source": "runner-measured",
+        "val_loss": val_loss,
+        "val_loss_source": "independently-evaluated",
+        "independent_val_loss": val_loss,
+        "self_reported_val_loss": val_loss,
+        "self_reported_train_time_ms": time_ms,
+        "time_disagreement": 0.0,
+        "private_val_loss": round(val_loss + 0.01, 4),
+        "steps": 4,
+        "train_tokens": 4096,
+    }
+
+
+def _fingerprint(live: Track, image_digest: str) -> dict[str, Any]:
+    """On a held-out track, the deployment's held-out data and its commitment."""
+    held = live.evaluation.held_out
+    return {
+        "image": {"name": "speedrun-cpu", "digest": image_digest},
+        "data": {
+            "dataset": live.dataset.name,
+            "revision": "1",
+            "files": {},
+            "held_out": None if held == "none" else {"kind": held, "commitment": "c0" * 32},
+        },
+        "software": {"python": "3.11"},
+        "hardware": {"cpu_count": 2},
+    }
+
+
 def make_bundle(
     key: Ed25519PrivateKey,
     *,
@@ -55,19 +92,23 @@ def make_bundle(
     time_ms: float,
     val_loss: float,
     seed: int = 0,
-    track: str = "cpu-smoke",
+    track: str = TRACK,
     backend: str = "docker",
     image_digest: str = "sha256:" + "ab" * 32,
     name: str = "variant",
     log_extra: str = "",
+    job: dict[str, Any] | None = None,
 ) -> bytes:
-    """A correctly signed bundle with these figures (the shape the runner writes)."""
+    """A correctly signed bundle with these figures (the shape the runner writes); `job` (a
+    claim answer's id and nonce) makes it a run of that job."""
     code = source.encode()
+    live = get_track(track)
     manifest: dict[str, Any] = {
         "schema_version": 1,
         "kind": "speedrun-run",
         "run_id": uuid.uuid4().hex,
-        "track": {"id": track, "version": 1},
+        "job": job,
+        "track": {"id": track, "version": live.version},
         "variant": {
             "sha256": hashlib.sha256(code).hexdigest(),
             "path": "train_gpt.py",
@@ -78,22 +119,12 @@ def make_bundle(
         "seed": seed,
         "ab": None,
         "exit": {"status": "completed", "code": 0, "reason": None},
-        "figures": {
-            "time_ms": time_ms,
-            "time_source": "runner-measured",
-            "val_loss": val_loss,
-            "val_loss_source": "independently-evaluated",
-            "steps": 4,
-            "train_tokens": 4096,
-        },
+        "figures": _figures(time_ms, val_loss),
         "flags": [],
-        "fingerprint": {
-            "image": {"name": "speedrun-cpu", "digest": image_digest},
-            "data": {"dataset": "synthlang-smoke-v1", "revision": "1", "files": {}},
-            "software": {"python": "3.11"},
-            "hardware": {"cpu_count": 2},
-        },
+        "fingerprint": _fingerprint(live, image_digest),
         "runner": {"key_id": signing.key_id(key.public_key()), "version": "test"},
+        "timing": {"method": "harness-events", "cap_exceeded": False, "problems": []},
+        "evaluation": {"ok": True, "val_loss": val_loss, "causality": {"passed": True}},
         "started_at": "2026-01-01T00:00:00+00:00",
         "finished_at": "2026-01-01T00:01:00+00:00",
         "members": {},
@@ -102,6 +133,27 @@ def make_bundle(
     log = log_extra + step_log(time_ms, val_loss)
     members = {"train_gpt.py": code, "log.txt": log.encode()}
     return build_bundle(manifest, members, key)
+
+
+def record_through_a_job(
+    client: Any,
+    key: Ed25519PrivateKey,
+    token: str,
+    source: str,
+    times: list[float],
+    losses: list[float],
+    **fields: Any,
+) -> list[int]:
+    """Submit `source`, run its job with these figures (one run per time), complete it; the
+    records its runs established."""
+    from support.claims import run_claim
+
+    def make(job: dict[str, Any], i: int) -> bytes:
+        figures = {"time_ms": times[i], "val_loss": losses[i], "seed": i, **fields}
+        return make_bundle(key, source=source, job=job, **figures)
+
+    track = fields.get("track", TRACK)
+    return run_claim(client, key, token, source, track, make, runs=len(times)).records
 
 
 @contextmanager

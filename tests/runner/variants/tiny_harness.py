@@ -89,12 +89,12 @@ def main():
     model = GPT(s["vocab_size"], s["n_layer"], s["n_head"], s["n_embd"], s["seq_len"])
     ddp = nn.parallel.DistributedDataParallel(model)
     opt = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=0.0)
-    train = read_shard(cfg.train_files[0])
-    dev = read_shard(cfg.dev_file) if cfg.dev_file else train[-10000:]
     seqs = s["batch_tokens"] // (s["seq_len"] * world)
     steps = min(int(os.environ.get("TINY_STEPS", "60")), s["max_train_tokens"] // s["batch_tokens"])
     dist.barrier()
-    h.warmup_end()
+    h.warmup_end()  # the training data opens here
+    train = read_shard(cfg.train_files[0])
+    dev = read_shard(cfg.dev_file) if cfg.dev_file else train[-10000:]
     train_ms, t0 = 0.0, time.perf_counter()
     for step in range(steps + 1):
         if step % 20 == 0 or step == steps:

@@ -3,8 +3,11 @@ finishes the protocol (the runner records it as failed). The test reads the repo
 bundle's log. Placeholders (`__X__`) are filled in by the test."""
 
 import json
+import multiprocessing
 import os
+import resource
 import socket
+import time
 
 from speedrun import harness
 
@@ -52,12 +55,50 @@ def status_field(name):
     return None
 
 
+def try_open(path):
+    try:
+        with open(path, "rb") as f:
+            f.read(16)
+        return "read"
+    except OSError as exc:
+        return exc.strerror
+
+
+def spin(seconds):
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        pass
+
+
+def busy_cores(workers=4, seconds=3.0):
+    """CPU seconds per wall second that `workers` spinning processes actually get."""
+    started = time.monotonic()
+    procs = [multiprocessing.Process(target=spin, args=(seconds,)) for _ in range(workers)]
+    for proc in procs:
+        proc.start()
+    for proc in procs:
+        proc.join()
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (used.ru_utime + used.ru_stime) / (time.monotonic() - started)
+
+
+def cpu_quota():
+    if os.path.exists("/sys/fs/cgroup/cpu/cpu.cfs_quota_us"):
+        quota = int(read("/sys/fs/cgroup/cpu/cpu.cfs_quota_us"))
+        return quota / int(read("/sys/fs/cgroup/cpu/cpu.cfs_period_us"))
+    quota, _, period = read("/sys/fs/cgroup/cpu.max").partition(" ")
+    return None if quota == "max" else int(quota) / int(period)
+
+
 def main():
     if os.environ.get("RANK", "0") != "0":
         return
     h = harness.Harness(rank=0, world_size=1)
     h.hello()  # the FIFO is writable through its read-only mount
     cfg = harness.load_config()
+    before_warmup_end = {"train": try_open(cfg.train_files[0]), "dev": try_open(cfg.dev_file)}
+    h.warmup_end()  # the runner opens the data now
+    after_warmup_end = {"train": try_open(cfg.train_files[0]), "dev": try_open(cfg.dev_file)}
     found_bins = []
     for top in ("/speedrun", "/tmp", "/opt", "/home", "/root", "/mnt", "/srv", "/data"):
         for folder, _, files in os.walk(top):
@@ -89,6 +130,10 @@ def main():
         if os.path.exists("/sys/fs/cgroup/pids/pids.max")
         else read("/sys/fs/cgroup/pids.max"),
         "env": sorted(os.environ),
+        "data_before_warmup_end": before_warmup_end,
+        "data_after_warmup_end": after_warmup_end,
+        "cpu_quota_cores": cpu_quota(),
+        "busy_cores": busy_cores(),
         "bins": sorted(found_bins),
         "dev_file": cfg.dev_file,
         "val_file": cfg.val_file,
