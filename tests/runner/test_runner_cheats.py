@@ -6,7 +6,7 @@ detected) with a loss nowhere near the target; none may end `completed` below th
     class 1  look-ahead model past a few fixed probes      -> rule_violation (not causal)
     class 2  clock stopped at an early export event        -> rule_violation (file changed)
              export event before the file exists           -> rule_violation (no file)
-             training after `done`                         -> rule_violation (time disagreement)
+             training after `done`                         -> completed, the training timed
     class 3  reading training data / dev tail in warmup    -> failed (permission denied)
              training in warmup on self-made public data   -> completed, loss far above target
              training inside a validation pause            -> rule_violation (pause share)
@@ -105,7 +105,7 @@ CASES = {
     "lookahead": ("rule_violation", "causal"),
     "early_export": ("rule_violation", "changed (or vanished) after the export event"),
     "export_before_file": ("rule_violation", "no model file when the export event arrived"),
-    "done_early": ("rule_violation", "time disagreement"),
+    "done_early": ("completed", None),
     "warmup_reads_train": ("failed", "Permission denied"),
     "warmup_reads_dev": ("failed", "Permission denied"),
     "pause_trains": ("rule_violation", "validation pauses"),
@@ -142,7 +142,10 @@ def test_a_cheat_never_ends_completed_below_the_target(
     held = m["fingerprint"]["data"]["held_out"]
     assert held["kind"] == "secret-language" and len(held["commitment"]) == 64
     loss = m["figures"]["val_loss"]
-    if status == "completed":
+    if case == "done_early":
+        # Not a breach: the training after `done` is simply on the clock (no allowance).
+        assert m["figures"]["time_ms"] > 8000, m["figures"]
+    elif status == "completed":
         # Impossible rather than detected: what it learned is of the public language.
         assert loss > TRACK.rules.target_val_loss + 1.0, loss
     else:
@@ -151,8 +154,6 @@ def test_a_cheat_never_ends_completed_below_the_target(
         bundle = load(bundles(tmp_path / "out")[0])
         assert "PWNED" not in bundle.members.get("eval.log", b"").decode()
         assert "symbolic size" in m["exit"]["reason"]
-    if case == "done_early":
-        assert m["figures"]["time_ms"] > 8000  # the training after done was timed
     if case == "rebuilds_val":
         rebuilt = re.search(r"REBUILT-VAL ([0-9a-f]{64})", log)
         assert rebuilt is not None
