@@ -53,6 +53,9 @@ class AgentOptions:
     log: Any = None  # a callable(str) for status lines; default print
 
 
+BASELINE_FILE = "baseline"  # the folder of an A/B job's record variant, in the lease folder
+
+
 @dataclass
 class Lease:
     job: dict[str, Any]
@@ -119,7 +122,10 @@ class Agent:
         return 0
 
     def environment(self) -> dict[str, Any]:
-        """What this agent runs in, announced with each claim (a new image re-runs records)."""
+        """What this agent runs in, announced with each claim: its hardware (the server hands
+        it only jobs whose track it fits: accelerator kind, count, GPU model) and its image
+        and runner version (a new one re-runs records)."""
+        from runner.fingerprint import nvidia_smi_gpus
         from speedrun import __version__
 
         digest = None
@@ -132,8 +138,17 @@ class Agent:
                 digest = str(connect().images.get(self.opts.image or default).id)
             except Exception as exc:  # no image yet: the run will say why
                 self.log(f"agent: cannot inspect the image ({exc})")
+        count = len(os.sched_getaffinity(0))  # the cores this agent may use
+        model = None
+        if self.opts.accelerator == "cuda":
+            # GPUs of one model (the first one's): a track naming a model needs all of them.
+            names = [str(g.get("name") or "") for g in nvidia_smi_gpus()]
+            model = names[0] if names else None
+            count = sum(1 for n in names if n == model) if model else 0
         return {
             "accelerator": self.opts.accelerator,
+            "accelerator_count": count,
+            "gpu_model": model,
             "image_digest": digest,
             "runner_version": __version__,
         }
@@ -148,6 +163,10 @@ class Agent:
         lease = Lease(job=job, lease_id=answer.lease_id, nonce=answer.nonce)
         folder = self.spool.lease_dir(lease)
         (folder / "train_gpt.py").write_text(answer.source, encoding="utf-8")
+        baseline = folder / BASELINE_FILE
+        if answer.baseline_source is not None:  # an A/B job: pairs against the record
+            (baseline / "train_gpt.py").parent.mkdir(exist_ok=True)
+            (baseline / "train_gpt.py").write_text(answer.baseline_source, encoding="utf-8")
         (folder / "job.json").write_text(json.dumps(job, indent=2), encoding="utf-8")
         return lease
 
@@ -170,13 +189,16 @@ class Agent:
             self.log(f"agent: completing job {lease.job_id} refused: {exc.detail}")
 
     def _run_and_upload(self, lease: Lease) -> str | None:
-        """Run the remaining runs one by one, uploading each; the failure reason, if any."""
+        """Run the remaining runs one by one (an A/B job: pair by pair, the record's side
+        first), uploading each bundle; the failure reason, if any."""
         folder = self.spool.lease_dir(lease)
-        for _ in range(int(lease.job["runs_remaining"])):
+        ab = (folder / BASELINE_FILE / "train_gpt.py").exists()
+        remaining = int(lease.job["runs_remaining"])
+        for _ in range(remaining // 2 if ab else remaining):
             if self.stopping.is_set() or lease.lost.is_set():
                 return "agent stopped"
             try:
-                bundle = self._run_one(lease, folder)
+                made = self._run_one(lease, folder, ab=ab)
             except RunInterruptedError:
                 # Stopped by a signal: leave the job to its lease, which re-queues it.
                 self.stopping.set()
@@ -184,13 +206,15 @@ class Agent:
                 return "agent stopped"
             except Exception as exc:
                 return f"the runner failed: {exc}"
-            if bundle is None:
+            if not made:
                 return "the runner produced no bundle"
-            if not self.upload(lease.job_id, lease.lease_id, bundle):
-                return None if lease.lost.is_set() else "the server refused a bundle"
+            for bundle in made:
+                if not self.upload(lease.job_id, lease.lease_id, bundle):
+                    return None if lease.lost.is_set() else "the server refused a bundle"
         return None
 
-    def _run_one(self, lease: Lease, folder: Path) -> Path | None:
+    def _run_one(self, lease: Lease, folder: Path, *, ab: bool = False) -> list[Path]:
+        """One run (or one A/B pair); the bundles made, in the order they were made."""
         from runner.session import RunOptions, run_session  # torch-free, but heavy to import
 
         ref = lease.job["track"]
@@ -213,14 +237,16 @@ class Agent:
                 work_dir=self.spool.sessions,
                 stop_requested=self.stopping,
                 job={"id": lease.job_id, "nonce": lease.nonce},
+                baseline=folder / BASELINE_FILE / "train_gpt.py" if ab else None,
             )
         )
-        made = sorted(set(out.glob("*.bundle.tar.gz")) - before)
-        if not made:
-            return None
-        target = folder / made[-1].name
-        os.replace(made[-1], target)
-        return target
+        made = sorted(set(out.glob("*.bundle.tar.gz")) - before, key=lambda p: p.stat().st_mtime)
+        targets = []
+        for bundle in made:
+            target = folder / bundle.name
+            os.replace(bundle, target)
+            targets.append(target)
+        return targets
 
     # -- uploads ------------------------------------------------------------------------------
     def upload(self, job_id: int, lease_id: str, bundle: Path) -> bool:

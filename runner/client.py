@@ -4,7 +4,8 @@ Failures come in two kinds, and callers treat them differently:
 
     ServerRefusedError       the server answered 4xx with a problem document (code, detail):
                         retrying the same request cannot help
-    ServerUnavailableError   no answer, a broken connection, or 5xx: retry later
+    ServerUnavailableError   no answer, a broken connection, 5xx, or 429 (rate limited: the
+                             server's Retry-After says when): retry later
 
 `with_retries` retries only the second kind, with capped exponential backoff, so an upload
 can be repeated until the server acknowledges it; ingest is idempotent by the bundle's sha256,
@@ -38,7 +39,12 @@ class ServerRefusedError(SpeedrunError):
 
 
 class ServerUnavailableError(SpeedrunError):
-    """No usable answer (connection error, timeout, 5xx)."""
+    """No usable answer (connection error, timeout, 5xx, 429); `retry_after_s` when the
+    server said how long to wait."""
+
+    def __init__(self, message: str, retry_after_s: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
 
 
 @dataclass(frozen=True)
@@ -52,6 +58,7 @@ class JobLease:
     nonce: str
     source: str
     upload_url: str
+    baseline_source: str | None = None  # A/B jobs: the record's variant, run in pairs
 
     @property
     def job_id(self) -> int:
@@ -73,7 +80,11 @@ def parse_lease(answer: Any) -> JobLease:
         raise ServerRefusedError(200, "bad-claim-answer", "the claim answer has no job with an id")
     if not all(isinstance(v, str) for v in values):
         raise ServerRefusedError(200, "bad-claim-answer", f"the claim answer lacks one of {names}")
-    return JobLease(job, *(str(v) for v in values))
+    baseline = answer.get("baseline_source")
+    if baseline is not None and not isinstance(baseline, str):
+        raise ServerRefusedError(200, "bad-claim-answer", "baseline_source is not text")
+    lease_id, nonce, source, url = (str(v) for v in values)
+    return JobLease(job, lease_id, nonce, source, url, baseline)
 
 
 class ServerClient:
@@ -118,6 +129,10 @@ class ServerClient:
             raise ServerUnavailableError(f"{method} {self.base_url}{path}: {exc}") from None
         if response.status_code >= 500:
             raise ServerUnavailableError(f"{method} {path}: server error {response.status_code}")
+        if response.status_code == 429:
+            raise ServerUnavailableError(
+                f"{method} {path}: rate limited", _retry_after(response.headers.get("Retry-After"))
+            )
         if response.status_code >= 400:
             raise _refusal(response)
         return response
@@ -183,6 +198,14 @@ class ServerClient:
         return result
 
 
+def _retry_after(value: str | None) -> float | None:
+    """Retry-After in seconds (its HTTP-date form is not used by this server), capped."""
+    try:
+        return min(300.0, max(0.0, float(value))) if value else None
+    except ValueError:
+        return None
+
+
 def _refusal(response: httpx.Response) -> ServerRefusedError:
     try:
         problem = response.json()
@@ -211,7 +234,8 @@ def with_retries(
         except ServerUnavailableError as exc:
             if deadline_s is not None and time.monotonic() - started + delay > deadline_s:
                 raise
+            wait = max(delay, exc.retry_after_s or 0.0)
             if on_retry is not None:
-                on_retry(exc, delay)
-            sleep(delay)
+                on_retry(exc, wait)
+            sleep(wait)
             delay = min(max_delay_s, delay * 2)

@@ -99,7 +99,8 @@ def check_options(opts: RunOptions) -> float:
     """Refuse bad input before anything runs; return the effective wall-clock limit."""
     if opts.runs < 1:
         raise UsageError(f"--runs must be at least 1, got {opts.runs}")
-    if opts.baseline is not None and opts.runs < 2:
+    if opts.baseline is not None and opts.runs < 2 and opts.job is None:
+        # (an agent runs a job's pairs one at a time: the server judges them together)
         raise UsageError("an A/B session needs --runs >= 2 (pairs)")
     if opts.backend not in ("docker", "local"):
         raise UsageError(f"unknown backend {opts.backend!r} (docker or local)")

@@ -16,13 +16,14 @@ from fastapi.templating import Jinja2Templates
 from server.config import Settings
 from server.db import Database, migrate
 from server.deps import AppState
-from server.middleware import CachedLeaderboard, SecurityHeaders
+from server.middleware import CachedLeaderboard, SecurityHeaders, WriteRateLimit
 from server.problems import install_handlers
 from server.routes import health, jobs, pages, records, runners, runs, submissions, tracks
 from server.routes.pages_errors import install_page_errors
-from server.services.agent_auth import ReplayGuard
+from server.services.agent_auth import NonceStore
 from server.services.leaderboard import LeaderboardCache
 from server.services.pages_format import FILTERS
+from server.services.rate_limit import TokenBuckets
 from server.services.scheduler import ReverifyScheduler
 from speedrun import __version__
 
@@ -56,8 +57,9 @@ def create_app(settings: Settings, *, apply_migrations: bool = True) -> FastAPI:
         lifespan=lifespan,
     )
     cache = LeaderboardCache(settings.leaderboard_cache_ttl_s)
-    app.state.speedrun = AppState(settings=settings, db=db, cache=cache, replay=ReplayGuard())
+    app.state.speedrun = AppState(settings=settings, db=db, cache=cache, nonces=NonceStore(db))
     app.add_middleware(CachedLeaderboard, cache=cache)
+    app.add_middleware(WriteRateLimit, buckets=write_buckets(settings))
     app.add_middleware(SecurityHeaders)  # added last: the outermost layer
     templates = page_templates()
     install_handlers(app)
@@ -67,6 +69,13 @@ def create_app(settings: Settings, *, apply_migrations: bool = True) -> FastAPI:
     static = resources.files("web") / "static"
     app.mount("/static", StaticFiles(directory=str(static), check_dir=False), name="static")
     return app
+
+
+def write_buckets(settings: Settings) -> TokenBuckets | None:
+    """The write rate limit's buckets (None: limiting turned off)."""
+    if settings.rate_limit_writes_per_s <= 0:
+        return None
+    return TokenBuckets(settings.rate_limit_writes_per_s, settings.rate_limit_burst)
 
 
 def settings_context(request: Request) -> dict[str, Any]:

@@ -4,6 +4,7 @@
     speedrun admin runner-add NAME PUBKEY_FILE [--db URL]
     speedrun admin runner-revoke NAME [--db URL]
     speedrun admin token-create USER [--db URL]      (prints the token once)
+    speedrun admin token-revoke USER|TOKEN_ID [--user] [--db URL]
     speedrun admin reverify RECORD_ID [--runs N] [--db URL]
     speedrun admin reverify-due [--top-k K] [--every-days D] [--runs N] [--db URL]
     speedrun records import PATH [--db URL]          (a modded-nanogpt checkout's history)
@@ -83,12 +84,27 @@ def run_runner_revoke(args: argparse.Namespace) -> int:
 
 
 def run_token_create(args: argparse.Namespace) -> int:
-    from server.services.tokens import create_token
+    from server.services.tokens import active_token, create_token
 
     _, db = _open(args)
     with db.write() as session:
         _, token = create_token(session, args.user)
+        found = active_token(session, token)
+    assert found is not None
     print(token)
+    print(f"token {found[1]} of {args.user} (revoke: token-revoke {found[1]})", file=sys.stderr)
+    return 0
+
+
+def run_token_revoke(args: argparse.Namespace) -> int:
+    from server.models import utcnow
+    from server.services.tokens import revoke_tokens
+
+    _, db = _open(args)
+    with db.write() as session:
+        user, ids = revoke_tokens(session, args.target, utcnow(), as_user=args.user)
+    listed = ", ".join(str(i) for i in ids)
+    print(f"revoked {len(ids)} token{'s' if len(ids) > 1 else ''} of {user}: {listed}")
     return 0
 
 
@@ -173,7 +189,20 @@ def register(sub: Any) -> None:
         "--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"]
     )
     serve.set_defaults(handler=run_serve)
+    _register_admin(sub)
 
+    records = sub.add_parser("records", help="the speedrun's record history")
+    rcmds = records.add_subparsers(dest="records_command", metavar="ACTION", required=True)
+    imp = rcmds.add_parser(
+        "import",
+        help="import a modded-nanogpt checkout (README tables + records/ logs) as history",
+    )
+    imp.add_argument("path", help="a checkout of github.com/KellerJordan/modded-nanogpt")
+    _db_option(imp)
+    imp.set_defaults(handler=run_records_import)
+
+
+def _register_admin(sub: Any) -> None:
     admin = sub.add_parser("admin", help="administer the server's database")
     cmds = admin.add_subparsers(dest="admin_command", metavar="ACTION", required=True)
     p = cmds.add_parser("runner-add", help="register a runner's public key")
@@ -186,6 +215,16 @@ def register(sub: Any) -> None:
     p3 = cmds.add_parser("token-create", help="create a submitter's API token (printed once)")
     p3.add_argument("user")
     p3.set_defaults(handler=_reported(run_token_create))
+    p6 = cmds.add_parser(
+        "token-revoke", help="revoke a token by id, or every token of a user (refused at once)"
+    )
+    p6.add_argument("target", metavar="USER|TOKEN_ID")
+    p6.add_argument(
+        "--user",
+        action="store_true",
+        help="the argument is a user name, even when it is all digits",
+    )
+    p6.set_defaults(handler=_reported(run_token_revoke))
     p4 = cmds.add_parser("reverify", help="queue re-runs of a record")
     p4.add_argument("record_id", type=int)
     p4.add_argument("--runs", type=int, default=None, help="default: the track's runs_required")
@@ -197,15 +236,5 @@ def register(sub: Any) -> None:
     )
     p5.add_argument("--runs", type=int, default=None, help="default: the track's runs_required")
     p5.set_defaults(handler=_reported(run_reverify_due))
-    for parser in (p, p2, p3, p4, p5):
+    for parser in (p, p2, p3, p6, p4, p5):
         _db_option(parser)
-
-    records = sub.add_parser("records", help="the speedrun's record history")
-    rcmds = records.add_subparsers(dest="records_command", metavar="ACTION", required=True)
-    imp = rcmds.add_parser(
-        "import",
-        help="import a modded-nanogpt checkout (README tables + records/ logs) as history",
-    )
-    imp.add_argument("path", help="a checkout of github.com/KellerJordan/modded-nanogpt")
-    _db_option(imp)
-    imp.set_defaults(handler=run_records_import)

@@ -32,6 +32,13 @@ class Settings(BaseSettings):
     # Submissions per user in a sliding window.
     submissions_per_window: int = 20
     submission_window_s: int = 3600
+    # Writes (every POST/PUT/PATCH/DELETE) per client, a token bucket: `rate_limit_burst`
+    # at once, refilled at `rate_limit_writes_per_s` (0 turns the limit off). A client is its
+    # token or runner key once checked, else its address. Per process (see
+    # services/rate_limit.py). An agent polls once a second at most; a submitter's own
+    # quota is `submissions_per_window` below.
+    rate_limit_writes_per_s: float = Field(default=2.0, ge=0)
+    rate_limit_burst: int = Field(default=300, ge=1)
     # Agent jobs: a lease lasts this long past the last heartbeat.
     lease_s: int = 600
     max_lease_expiries: int = 3

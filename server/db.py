@@ -60,8 +60,10 @@ class Database:
         self.engine = make_engine(url, echo=echo)
         self.is_sqlite = self.engine.dialect.name == "sqlite"
         writer = self.engine.execution_options(**{_IMMEDIATE: True})
-        self._reads = sessionmaker(self.engine, expire_on_commit=False)
-        self._writes = sessionmaker(writer, expire_on_commit=False)
+        # `info["db"]`: a service handed only a read session can still open a short write
+        # of its own (a run's log summary stored on its first view).
+        self._reads = sessionmaker(self.engine, expire_on_commit=False, info={"db": self})
+        self._writes = sessionmaker(writer, expire_on_commit=False, info={"db": self})
 
     def reader(self) -> Session:
         return self._reads()

@@ -1,6 +1,7 @@
 """Dependencies the routes inject: the app's state, database sessions, the submitter behind a
-token, the runner behind a signed agent request, and request bodies read under a size limit
-while they stream in."""
+token, the runner behind a signed agent request, request bodies read under a size limit
+while they stream in, and the rate limit's charge for a write (to the client a credential
+proves, once it is checked; else to the address)."""
 
 from __future__ import annotations
 
@@ -19,9 +20,14 @@ from server.config import Settings
 from server.db import Database
 from server.models import Runner, User
 from server.problems import BadRequest, TooLarge, Unauthorized
-from server.services.agent_auth import ReplayGuard, authenticate_agent
+from server.services.agent_auth import NonceStore, authenticate_agent
 from server.services.leaderboard import LeaderboardCache
-from server.services.tokens import user_for_token
+from server.services.rate_limit import PENDING_CHARGE, PendingCharge
+from server.services.runners import active_runner
+from server.services.tokens import active_token
+from speedrun.agentauth import KEY_HEADER, NONCE_HEADER, SIG_HEADER, TIME_HEADER
+
+HEADERS = (KEY_HEADER, TIME_HEADER, NONCE_HEADER, SIG_HEADER)
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -31,7 +37,7 @@ class AppState:
     settings: Settings
     db: Database
     cache: LeaderboardCache
-    replay: ReplayGuard
+    nonces: NonceStore
 
 
 async def get_state(request: Request) -> AppState:
@@ -49,6 +55,19 @@ def get_session(state: StateDep) -> Iterator[Session]:
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def charge_write(request: Request, client: str | None) -> None:
+    """Settle a write's rate-limit charge: to `client` (a checked credential), or with None
+    to the request's address; 429 when that bucket is empty. Reads have nothing to settle."""
+    pending: PendingCharge | None = getattr(request.state, PENDING_CHARGE, None)
+    if pending is not None:
+        pending.settle(client)
+
+
+async def anonymous_write(request: Request) -> None:
+    """For write routes that take no credential: the address pays, whatever headers say."""
+    charge_write(request, None)
 
 
 async def read_body(request: Request, limit_bytes: int) -> bytes:
@@ -81,15 +100,17 @@ bearer = HTTPBearer(auto_error=False, description="a submitter's API token")
 
 
 def current_user(
+    request: Request,
     session: SessionDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> User:
+    found = None if credentials is None else active_token(session, credentials.credentials)
+    charge_write(request, None if found is None else f"token {found[1]}")
     if credentials is None:
         raise Unauthorized("missing-token", "send `Authorization: Bearer <token>`")
-    user = user_for_token(session, credentials.credentials)
-    if user is None:
+    if found is None:
         raise Unauthorized("bad-token", "unknown or revoked API token")
-    return user
+    return found[0]
 
 
 UserDep = Annotated[User, Depends(current_user)]
@@ -101,8 +122,22 @@ class AgentRequest:
     body: bytes
 
 
+def _known_key(state: AppState, key_id: str) -> bool:
+    with state.db.reader() as session:
+        return active_runner(session, key_id) is not None
+
+
 async def signed_agent(request: Request, state: StateDep) -> AgentRequest:
-    """The body of an agent request, and the active runner whose key signed it."""
+    """The body of an agent request, and the active runner whose key signed it. An unknown
+    key is refused before the body is read; the rate limit charges the runner once its
+    signature verifies, else the address."""
+    key_id = request.headers.get(KEY_HEADER)
+    if not key_id:
+        charge_write(request, None)
+        raise Unauthorized("missing-signature", f"agent requests need {', '.join(HEADERS)}")
+    if not await run_in_threadpool(_known_key, state, key_id):
+        charge_write(request, None)
+        raise Unauthorized("unknown-runner", f"key {key_id[:16]!r} is not an active runner")
     limit = (
         state.settings.max_bundle_bytes
         if request.url.path.endswith("/runs")
@@ -121,10 +156,16 @@ async def signed_agent(request: Request, state: StateDep) -> AgentRequest:
                 body,
                 skew_s=state.settings.signature_skew_s,
                 now=time.time(),
-                replay=state.replay,
+                nonces=state.nonces,
             )
 
-    return AgentRequest(runner=await run_in_threadpool(check), body=body)
+    try:
+        runner = await run_in_threadpool(check)
+    except Unauthorized:
+        charge_write(request, None)
+        raise
+    charge_write(request, f"runner {runner.key_id}")
+    return AgentRequest(runner=runner, body=body)
 
 
 AgentDep = Annotated[AgentRequest, Depends(signed_agent)]

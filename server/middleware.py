@@ -5,17 +5,25 @@ the cache, before routing, parameter validation and dependency injection, so the
 costs about what a trivial endpoint does. Misses (and one request per stale answer) go
 through the app as usual, where the route builds and caches the answer.
 
+`WriteRateLimit`: every write (POST, PUT, PATCH, DELETE, to any path) is charged to a token
+bucket (`server.services.rate_limit`): at once to the client's address when it carries no
+credential, else by the dependency that checks the credential (`server.deps`). Reads are
+never limited.
+
 `SecurityHeaders`: a strict Content-Security-Policy, nosniff, no referrer and no framing on
 every response (the outermost layer, so cached answers and errors get them too)."""
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import re
 from typing import Any
 
+from server.problems import RateLimited, problem
 from server.services.leaderboard import LeaderboardCache, raw_key
+from server.services.rate_limit import PENDING_CHARGE, PendingCharge, TokenBuckets, refusal
 
 PREFIX, SUFFIX = "/api/v1/tracks/", "/leaderboard"
 Scope = dict[str, Any]
@@ -46,6 +54,40 @@ async def _send_json(send: Any, body: bytes) -> None:
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": 200, "headers": headers})
     await send({"type": "http.response.body", "body": body})
+
+
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+CREDENTIAL_HEADERS = (b"authorization", b"x-speedrun-key-id")
+
+
+class WriteRateLimit:
+    def __init__(self, app: Any, buckets: TokenBuckets | None) -> None:
+        self.app = app
+        self.buckets = buckets  # None: no limit
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if self.buckets is None or scope["type"] != "http" or scope["method"] in READ_METHODS:
+            await self.app(scope, receive, send)
+            return
+        client = scope.get("client")
+        address = f"address {client[0] if client else 'unknown'}"
+        if not any(name in CREDENTIAL_HEADERS for name, _ in scope.get("headers", ())):
+            wait = self.buckets.take(address)
+            if wait is not None:
+                exc = refusal(address, wait)
+                answer = problem(exc.status, exc.code, exc.title, exc.detail, exc.headers)
+                await answer(scope, receive, send)
+                return
+            await self.app(scope, receive, send)
+            return
+        pending = PendingCharge(self.buckets, address)
+        scope.setdefault("state", {})[PENDING_CHARGE] = pending
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            if not pending.settled:  # no route checked the credential: the address pays
+                with contextlib.suppress(RateLimited):
+                    pending.settle(None)
 
 
 # Pages and API alike: no inline script or style anywhere, nothing from other origins, never

@@ -8,7 +8,7 @@
     ├── NotFound     404
     ├── Conflict     409        run_id clash, expired or superseded lease, job not running
     ├── TooLarge     413        a body past the configured limit (checked while streaming)
-    └── RateLimited  429        too many submissions in the window
+    └── RateLimited  429        too many writes from one client, or submissions in the window
 
 Bundles that fail `speedrun.bundle` checks keep their own codes: BundleError (unreadable)
 answers 400, BundleInvalid (readable but wrong) 422. Every answer has the RFC 9457 shape

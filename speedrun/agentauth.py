@@ -3,7 +3,10 @@
 An agent signs every job request with its runner key (the key that signs its bundles).
 Headers: `X-Speedrun-Key-Id`, `X-Speedrun-Timestamp` (Unix seconds), `X-Speedrun-Nonce`
 (fresh per request, 8-64 characters) and `X-Speedrun-Signature`: base64 Ed25519 over the
-UTF-8 text `METHOD\\nPATH?QUERY\\nTIMESTAMP\\nNONCE\\nSHA256(BODY) hex`.
+UTF-8 text `METHOD\\nPATH?QUERY\\nTIMESTAMP\\nNONCE\\nSHA256(BODY) hex`. The server
+accepts a (key, nonce) pair once, on every worker and across restarts (it keeps used nonces
+in its database until the timestamp leaves its skew window), so a signed request cannot be
+replayed; a fresh nonce per request is all an agent needs to do.
 """
 
 from __future__ import annotations

@@ -116,32 +116,71 @@ def check_member_name(name: str) -> None:
         raise BundleInvalid(f"unsafe member name {name!r}", code="unsafe-member-name")
 
 
-def _gunzip(data: bytes, max_bytes: int) -> bytes:
-    """Decompress with a bound on the output, so a gzip bomb costs nothing."""
-    decomp = zlib.decompressobj(16 + zlib.MAX_WBITS)
-    try:
-        out = decomp.decompress(data, max_bytes + 1)
-    except zlib.error as exc:
-        raise BundleError(f"not a gzip'd bundle: {exc}") from None
-    if len(out) > max_bytes:
-        raise BundleInvalid(f"bundle expands beyond {max_bytes} bytes", code="too-large")
-    if not decomp.eof:
-        raise BundleError("truncated bundle: the gzip stream ends early")
-    return out
+class _Inflater(io.RawIOBase):
+    """The decompressed bundle as a stream, produced only as far as it is read and never
+    beyond `max_bytes` in all: a gzip bomb costs what is read of it, not what it expands to."""
+
+    def __init__(self, data: bytes, max_bytes: int) -> None:
+        self._zlib = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        self._src = memoryview(data)
+        self._pos = 0
+        self._buf = b""
+        self._out = 0
+        self._max = max_bytes
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if not self._buf:
+            self._fill(len(buffer))
+        n = min(len(buffer), len(self._buf))
+        buffer[:n] = self._buf[:n]
+        self._buf = self._buf[n:]
+        return n
+
+    def finish(self) -> None:
+        """Read to the end of the gzip stream (its trailer included): a cut file is refused."""
+        while not self._zlib.eof:
+            self._buf = b""
+            self._fill(1 << 16)
+
+    def _fill(self, want: int) -> None:
+        while not self._buf and not self._zlib.eof:
+            if self._zlib.unconsumed_tail:
+                src = self._zlib.unconsumed_tail
+            elif self._pos < len(self._src):
+                src = bytes(self._src[self._pos : self._pos + (1 << 16)])
+                self._pos += len(src)
+            else:
+                raise BundleError("truncated bundle: the gzip stream ends early")
+            try:
+                self._buf = self._zlib.decompress(src, max(want, 1 << 16))
+            except zlib.error as exc:
+                raise BundleError(f"not a gzip'd bundle: {exc}") from None
+            self._out += len(self._buf)
+            if self._out > self._max:
+                raise BundleInvalid(f"bundle expands beyond {self._max} bytes", code="too-large")
 
 
 def read_bundle(data: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Bundle:
-    """Parse bundle bytes; raises BundleError (unreadable) or BundleInvalid (unsafe)."""
+    """Parse bundle bytes; raises BundleError (unreadable) or BundleInvalid (unsafe).
+
+    The archive is read as a stream: each member's header is checked before its content is
+    decompressed, so a refusal costs what was read up to it, whatever the bundle claims."""
     if not data:
         raise BundleError("empty file: not a bundle")
     if data[:2] != b"\x1f\x8b":
         raise BundleError("not a bundle: expected a gzip'd tar archive")
-    raw = _gunzip(data, max_bytes)
     files: dict[str, bytes] = {}
+    declared = 0
+    stream = _Inflater(data, max_bytes)
     try:
-        with tarfile.open(fileobj=io.BytesIO(raw), mode="r:") as tar:
-            for info in _member_headers(tar, max_bytes):
+        with tarfile.open(fileobj=stream, mode="r|") as tar:
+            for info in tar:
+                declared += _check_header(info, files, max_bytes - declared)
                 files[info.name] = _read_member(tar, info)
+        stream.finish()
     except tarfile.TarError as exc:
         raise BundleError(f"not a readable tar archive: {exc}") from None
     if MANIFEST not in files:
@@ -166,26 +205,19 @@ def parse_manifest(raw: bytes) -> dict[str, Any]:
     return manifest
 
 
-def _member_headers(tar: tarfile.TarFile, max_bytes: int) -> list[tarfile.TarInfo]:
-    """Every member's header, checked, before any content is read."""
-    infos: list[tarfile.TarInfo] = []
-    names: set[str] = set()
-    declared = 0
-    for info in tar:
-        check_member_name(info.name)
-        plain = info.type in (tarfile.REGTYPE, tarfile.AREGTYPE) and info.sparse is None
-        if not plain:
-            raise BundleInvalid(f"member {info.name!r} is not a regular file", code="unsafe-member")
-        if info.name in names:
-            raise BundleInvalid(f"member {info.name!r} appears twice", code="duplicate-member")
-        if len(infos) >= MAX_MEMBERS:
-            raise BundleInvalid(f"more than {MAX_MEMBERS} members", code="too-many-members")
-        declared += info.size
-        if declared > max_bytes:
-            raise BundleInvalid(f"members declare more than {max_bytes} bytes", code="too-large")
-        names.add(info.name)
-        infos.append(info)
-    return infos
+def _check_header(info: tarfile.TarInfo, seen: dict[str, bytes], budget: int) -> int:
+    """A member's header, checked before its content is read; returns its declared size."""
+    check_member_name(info.name)
+    plain = info.type in (tarfile.REGTYPE, tarfile.AREGTYPE) and info.sparse is None
+    if not plain:
+        raise BundleInvalid(f"member {info.name!r} is not a regular file", code="unsafe-member")
+    if info.name in seen:
+        raise BundleInvalid(f"member {info.name!r} appears twice", code="duplicate-member")
+    if len(seen) >= MAX_MEMBERS:
+        raise BundleInvalid(f"more than {MAX_MEMBERS} members", code="too-many-members")
+    if info.size > budget:
+        raise BundleInvalid("members declare more than the bundle may hold", code="too-large")
+    return int(info.size)
 
 
 def _read_member(tar: tarfile.TarFile, info: tarfile.TarInfo) -> bytes:

@@ -1,10 +1,11 @@
-"""Content-addressed blobs, runner keys, users and their API tokens."""
+"""Content-addressed blobs, runner keys and the nonces of their signed requests, users and
+their API tokens."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, LargeBinary, String
+from sqlalchemy import ForeignKey, Index, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from server.models.base import Base, utcnow
@@ -54,3 +55,15 @@ class ApiToken(Base):
     token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[datetime | None]
+
+
+class AgentNonce(Base):
+    """A nonce a runner's signed request used, kept until the request's timestamp falls out
+    of the skew window (after that the timestamp alone refuses it). The primary key makes a
+    second use fail on every worker and after restarts: one database, one answer."""
+
+    __tablename__ = "agent_nonces"
+    __table_args__ = (Index("ix_agent_nonces_expires_at", "expires_at"),)
+    key_id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    nonce: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[datetime]

@@ -31,6 +31,9 @@ class Job(Base):
     attempt_id: Mapped[int] = mapped_column(ForeignKey("attempts.id"), index=True)
     record_id: Mapped[int | None] = mapped_column(ForeignKey("records.id"))
     runs_total: Mapped[int]
+    # A/B jobs (tracks with paired_ab, when a record exists): the record's variant, run
+    # interleaved with this one; runs_total counts both sides of every pair.
+    baseline_sha256: Mapped[str | None] = mapped_column(String(64))
     nonce: Mapped[str] = mapped_column(String(32))
     lease_id: Mapped[str | None] = mapped_column(String(64))
     lease_seq: Mapped[int] = mapped_column(default=0)

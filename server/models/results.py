@@ -89,6 +89,22 @@ class Run(Base):
     ingested_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class RunLogSummary(Base):
+    """What the pages show of a run's log (its step curve, or why there is none, and the
+    head and tail of the text), worked out once when the run is stored, so a page view
+    never reads a bundle or parses a log. Rows stored before migration 0007 get theirs on
+    their first view (`server.services.run_logs`)."""
+
+    __tablename__ = "run_log_summaries"
+    run_pk: Mapped[int] = mapped_column(ForeignKey("runs.id"), primary_key=True)
+    curve_json: Mapped[str | None] = mapped_column(Text)  # schemas.runs.CurvePublic
+    # The same without its train points (one per step): what the pages' charts draw.
+    val_curve_json: Mapped[str | None] = mapped_column(Text)
+    curve_error: Mapped[str | None] = mapped_column(Text)
+    excerpt_json: Mapped[str | None] = mapped_column(Text)  # pages_text.LogExcerpt's fields
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class Record(Base):
     """An attempt that met the track's rule and beat the record before it.
 

@@ -20,13 +20,14 @@ from server.schemas.jobs import ClaimIn, CompleteIn, JobLease, JobPublic, LeaseI
 from server.schemas.runs import IngestPublic
 from server.services import jobs, reverify_policy, views
 from server.services.blobs import get_blob
+from server.services.hardware import AgentHardware
 from server.services.ingest import ingest_bundle
 from server.services.runners import runner_names
 from server.services.views import API
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
-SIGNED = problems(401, 404, 409, 413, 422)
-UPLOAD = problems(400, 401, 404, 409, 413, 422)
+SIGNED = problems(401, 404, 409, 413, 422, 429)
+UPLOAD = problems(400, 401, 404, 409, 413, 422, 429)
 
 
 @router.get("", responses=problems(422))
@@ -51,9 +52,12 @@ def get_job(session: SessionDep, job_id: Id) -> JobPublic:
     "/claim", response_model=JobLease, responses={204: {"description": "no job"}, **SIGNED}
 )
 async def claim(agent: AgentDep, state: StateDep) -> Response:
-    """Lease the oldest pending job (204 when there is none). The optional body announces the
-    agent's environment; a new one on a track re-runs that track's records."""
+    """Lease the oldest pending job this agent's hardware can run (204 when there is none).
+    The optional body announces the agent's environment: its hardware (accelerator kind,
+    count, GPU model) decides which jobs it gets; a new image or runner version on a track
+    re-runs that track's records."""
     env = parse_json(agent.body, ClaimIn) if agent.body.strip() else ClaimIn()
+    hardware = AgentHardware(env.accelerator or "cpu", env.accelerator_count, env.gpu_model)
 
     def work() -> JobLease | None:
         if env.accelerator and env.runner_version:
@@ -66,17 +70,19 @@ async def claim(agent: AgentDep, state: StateDep) -> Response:
                     utcnow(),
                     state.settings.reverify_runs,
                 )
-        job = jobs.claim_job(state.db, agent.runner, state.settings, utcnow())
+        job = jobs.claim_job(state.db, agent.runner, state.settings, utcnow(), hardware=hardware)
         if job is None:
             return None
         with state.db.reader() as session:
             blob = get_blob(session, job.variant_sha256)
             assert blob is not None and job.lease_id is not None
+            base = get_blob(session, job.baseline_sha256) if job.baseline_sha256 else None
             return JobLease(
                 job=views.job_public(session, jobs.get_job(session, job.id)),
                 lease_id=job.lease_id,
                 nonce=job.nonce,
                 source=blob.data.decode("utf-8"),
+                baseline_source=base.data.decode("utf-8") if base is not None else None,
                 upload_url=f"{API}/jobs/{job.id}/runs?lease={job.lease_id}",
             )
 

@@ -5,11 +5,11 @@ a record (only the runs a job's agent uploads through `POST /jobs/{id}/runs` cou
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from server.deps import SessionDep, StateDep, read_body
+from server.deps import SessionDep, StateDep, anonymous_write, read_body
 from server.problems import NotFound
 from server.routes.common import problems
 from server.schemas.runs import IngestPublic, RunPublic
@@ -34,9 +34,10 @@ BUNDLE_BODY = {
     response_model=IngestPublic,
     responses={
         200: {"model": IngestPublic, "description": "already stored"},
-        **problems(400, 409, 413, 422),
+        **problems(400, 409, 413, 422, 429),
     },
     openapi_extra=BUNDLE_BODY,
+    dependencies=[Depends(anonymous_write)],
 )
 async def post_run(request: Request, state: StateDep) -> JSONResponse:
     """Verify a signed bundle and store it as an unsolicited run (shown, never counted toward

@@ -25,6 +25,7 @@ class JobPublic(BaseModel):
     attempt_id: int
     record_id: int | None
     variant_sha256: str
+    baseline_sha256: str | None = None  # A/B jobs: the record's variant, run in pairs
     runs_total: int
     runs_done: list[str]
     runs_remaining: int
@@ -46,13 +47,18 @@ class JobLease(BaseModel):
     lease_id: str
     nonce: str
     source: str
+    baseline_source: str | None = None  # A/B jobs: the record's variant
     upload_url: str
 
 
 class ClaimIn(BaseModel):
-    """What an agent runs, announced when it claims work (all optional)."""
+    """What an agent runs, announced when it claims work (all optional). The hardware decides
+    which jobs it gets (`server.services.hardware`): its accelerator kind, how many (GPUs, or
+    the CPU cores it may use) and, with GPUs, their model name."""
 
     accelerator: Literal["cpu", "cuda"] | None = None
+    accelerator_count: int | None = Field(default=None, ge=0, le=4096)
+    gpu_model: str | None = Field(default=None, max_length=200)
     image_digest: str | None = Field(default=None, max_length=200)
     runner_version: str | None = Field(default=None, max_length=64)
 

@@ -5,18 +5,27 @@ Headers: `X-Speedrun-Key-Id` (the runner's key id), `X-Speedrun-Timestamp` (Unix
 `X-Speedrun-Nonce` (random, 8-64 characters, fresh per request), `X-Speedrun-Signature`
 (base64 Ed25519 signature over the UTF-8 text
 `METHOD\\nPATH?QUERY\\nTIMESTAMP\\nNONCE\\nSHA256(BODY) hex`). The server refuses unknown or
-revoked keys, timestamps further than `signature_skew_s` from its clock, and a nonce it has
-seen before from the same key within that window (a replay).
+revoked keys, timestamps further than `signature_skew_s` from its clock, and a nonce the
+same key used before within that window (a replay).
+
+Used nonces live in the database (`agent_nonces`), not in a process's memory: every worker
+of one deployment sees the same set, a restart forgets nothing, and the table's primary key
+(key id, nonce) lets exactly one of two workers accept a request both received. A nonce is
+kept until its request's timestamp leaves the skew window (then the timestamp alone refuses
+it); each accepted request purges the rows that have expired.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Mapping
+from datetime import UTC, datetime
 
+from sqlalchemy import delete
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from server.models import Runner
+from server.db import Database
+from server.models import AgentNonce, Runner
 from server.problems import Unauthorized
 from server.services.runners import active_runner
 from speedrun import signing
@@ -29,23 +38,27 @@ from speedrun.agentauth import (
     signed_text,
 )
 
-__all__ = ["ReplayGuard", "authenticate_agent", "sign_request"]
+__all__ = ["NonceStore", "authenticate_agent", "sign_request"]
 
 
-class ReplayGuard:
-    """(key id, nonce) pairs seen within the skew window; a second use of one is a replay."""
+class NonceStore:
+    """The (key id, nonce) pairs of accepted agent requests, shared through the database."""
 
-    def __init__(self) -> None:
-        self._seen: dict[str, float] = {}
-        self._lock = threading.Lock()
+    def __init__(self, db: Database) -> None:
+        self.db = db
 
-    def check(self, nonce_key: str, now: float, window_s: float) -> None:
-        with self._lock:
-            if len(self._seen) > 10_000:
-                self._seen = {s: t for s, t in self._seen.items() if t > now - 2 * window_s}
-            if nonce_key in self._seen:
-                raise Unauthorized("replayed-signature", "this request's nonce was used before")
-            self._seen[nonce_key] = now
+    def use(self, key_id: str, nonce: str, *, expires_s: float, now_s: float) -> None:
+        """Record the nonce as used until `expires_s`, or raise 401 if it was used before."""
+        now = datetime.fromtimestamp(now_s, UTC)
+        try:
+            with self.db.write() as session:
+                session.execute(delete(AgentNonce).where(AgentNonce.expires_at < now))
+                expires_at = datetime.fromtimestamp(expires_s, UTC)
+                session.add(AgentNonce(key_id=key_id, nonce=nonce, expires_at=expires_at))
+        except IntegrityError:
+            raise Unauthorized(
+                "replayed-signature", "this request's nonce was used before (a replay)"
+            ) from None
 
 
 def authenticate_agent(
@@ -57,7 +70,7 @@ def authenticate_agent(
     *,
     skew_s: float,
     now: float,
-    replay: ReplayGuard,
+    nonces: NonceStore,
 ) -> Runner:
     names = (KEY_HEADER, TIME_HEADER, NONCE_HEADER, SIG_HEADER)
     key_id, stamp, nonce, sig = (headers.get(h) for h in names)
@@ -79,5 +92,5 @@ def authenticate_agent(
     public = signing.public_key_from_b64(runner.public_key)
     if not signing.verify(public, signed_text(method, path, stamp, nonce, body), sig):
         raise Unauthorized("bad-signature", "the request signature does not verify")
-    replay.check(f"{key_id}:{nonce}", now, skew_s)
+    nonces.use(runner.key_id, nonce, expires_s=stamp_s + skew_s + 1, now_s=now)
     return runner

@@ -57,13 +57,26 @@ class RunFigures:
 
     @property
     def counts_for_record(self) -> bool:
-        return self.counts and self.official and self.val_loss_source == INDEPENDENT
+        return self.counts and self.valid_for_record
+
+    @property
+    def valid_for_record(self) -> bool:
+        """Completed, official, independently evaluated: whatever its purpose (the record's
+        side of an A/B pair is such a run without counting in the record's statistics)."""
+        return (
+            self.status == "completed"
+            and self.time_ms is not None
+            and self.val_loss is not None
+            and self.official
+            and self.val_loss_source == INDEPENDENT
+        )
 
     def uncounted_reasons(self) -> list[str]:
         """Why this run does not count toward a record (empty: it does)."""
         why = {
             UNSOLICITED: "unsolicited: uploaded outside any server job",
             REVERIFY: "a re-verification run: it checks the record, not its statistics",
+            "ab-baseline": "the record's side of an A/B pair: it times a claim against it",
         }
         out = [why.get(self.purpose, f"purpose {self.purpose}")] if self.purpose != CLAIM else []
         if self.status != "completed":

@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 
 from server.models import Record, Run, User
 from server.schemas.history import ImportedPublic
+from server.services import run_logs
 from server.services.attempts import get_or_create_attempt, refresh_stats
 from server.services.blobs import put_blob, sha256_hex
 from server.services.history_plan import RecordPlan, RunPlan
@@ -113,8 +114,11 @@ def import_record(session: Session, track: Track, rec: ImportedRecord) -> Record
         submitter_id=_author(session, rec.author).id,
     )
     for r in rec.runs:
-        session.add(_run(attempt.id, track, r, put_blob(session, r.log, "text/plain")))
-    session.flush()
+        run = _run(attempt.id, track, r, put_blob(session, r.log, "text/plain"))
+        session.add(run)
+        session.flush()
+        text = r.log.decode("utf-8", errors="replace")
+        run_logs.store(session, run, run_logs.summarize_text(text, run.run_id))
     refresh_stats(session, attempt, track)
     previous = current_record(session, track.id, track.version)
     record = Record(

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from server.db import Database
 from server.models import Attempt, Blob, Record, Run, TrackState, User
+from server.services import run_logs
 from server.services.attempts import refresh_stats
 from server.services.history import BADGE, StoredRun, decision_json, run_manifest
 from server.services.history_plan import ImportPlan, RecordPlan, RunPlan, TrackPlan, plan_import
@@ -273,6 +274,8 @@ class _Writer:
             row = self._run_row(plan.track, attempt_id, run_id, run)
             if row is not None:
                 self.session.add(row)
+                self.session.flush()  # the summary row needs the run's id
+                self._summary(row, run)
                 added += 1
         counts.runs_added += added
         return added
@@ -305,6 +308,13 @@ class _Writer:
             log_member=None,
             manifest_json=run_manifest(run),
         )
+
+    def _summary(self, row: Run, run: RunPlan) -> None:
+        """What the pages show of the log, from the parse the plan already made."""
+        data = self._read(run)
+        assert data is not None  # read just now for the row, and kept
+        text = data.decode("utf-8", errors="replace")
+        run_logs.store(self.session, row, run_logs.summarize_parsed(run.folder_run.run, text))
 
     def _read(self, run: RunPlan) -> bytes | None:
         """The log's bytes, as they were when planned; a file changed or gone since is a

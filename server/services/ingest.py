@@ -1,6 +1,8 @@
-"""Ingest a result bundle: the same checks as `speedrun verify` (shared code), then one short
-write transaction that stores the bundle and variant source by sha256, the run, its attempt,
-and any record it makes. Idempotent by the bundle's sha256; a run_id may appear only once.
+"""Ingest a result bundle: the same checks as `speedrun verify` (shared code, in cost order:
+nothing walks the manifest before its signature is checked against the registry), the log
+parsed once into what pages show, then one short write transaction that stores the bundle
+and variant source by sha256, the run and its log summary, its attempt, and any record it
+makes. Idempotent by the bundle's sha256; a run_id may appear only once.
 
 What a stored run counts for:
 * Only runs of server-issued jobs count. A bundle uploaded through its job's route
@@ -28,10 +30,10 @@ from server.config import Settings
 from server.db import Database
 from server.models import Attempt, Run, utcnow
 from server.problems import Conflict
-from server.services import catalog, reverify_policy, runners
+from server.services import catalog, reverify_policy, run_logs, runners
 from server.services.attempts import get_or_create_attempt, refresh_stats
 from server.services.blobs import put_blob, sha256_hex
-from server.services.manifest import check_values, run_columns
+from server.services.manifest import check_values, log_member, run_columns
 from server.services.records import decide_record, lock_track
 from speedrun.bundle import Bundle, read_bundle, verify_bundle
 from speedrun.errors import BundleInvalid
@@ -64,10 +66,13 @@ def _existing(session: Session, sha256: str) -> str | None:
 
 
 def _verify(db: Database, bundle: Bundle) -> tuple[Track, list[str]]:
-    check_values(bundle.manifest)
+    """The checks in cost order: the signature against the registry first, so an anonymous
+    client's manifest is refused before anything walks it; then the schema, members and
+    rules (`verify_bundle`), and only then the walk over every value (`check_values`)."""
     with db.reader() as session:
         trusted = runners.trusted_keys(session)
     verdict = verify_bundle(bundle, trusted=trusted)
+    check_values(bundle.manifest)
     m = bundle.manifest
     track = catalog.track(m["track"]["id"], m["track"]["version"])
     closed = catalog.closed_reason(track, submission=False)
@@ -83,6 +88,7 @@ def _store(
     track: Track,
     settings: Settings,
     hook: RunHook | None,
+    summary: run_logs.LogSummary,
 ) -> Run:
     m = bundle.manifest
     runner = runners.active_runner(session, m["signature"]["key_id"])
@@ -116,7 +122,16 @@ def _store(
         hook(session, run, m)
     session.add(run)
     session.flush()
+    run_logs.store(session, run, summary)
     return run
+
+
+def _log_summary(bundle: Bundle) -> run_logs.LogSummary:
+    """The run's log parsed once, here, before the write transaction (pages read this)."""
+    m = bundle.manifest
+    member = log_member(m["members"], m["variant"]["path"])
+    text = run_logs.bundle_log_text(bundle.members, member)
+    return run_logs.summarize_text(text, member or str(m["run_id"]))
 
 
 def _affected_attempts(session: Session, run: Run) -> list[Attempt]:
@@ -164,12 +179,13 @@ def ingest_bundle(
         return IngestResult(existing, created=False)
     bundle = read_bundle(data, max_bytes=settings.max_bundle_expanded_bytes)
     track, warnings = _verify(db, bundle)
+    summary = _log_summary(bundle)
     for _ in range(3):
         try:
             with db.write() as session:
                 if (existing := _existing(session, digest)) is not None:
                     return IngestResult(existing, created=False)
-                run = _store(session, bundle, data, track, settings, hook)
+                run = _store(session, bundle, data, track, settings, hook, summary)
                 records = _decide(session, track, run)
                 if run.official:
                     reverify_policy.note_environment(

@@ -3,9 +3,10 @@
 A claim is an atomic compare-and-set (`UPDATE ... WHERE id = :id AND state = 'PENDING'`),
 preceded on PostgreSQL by `SELECT ... FOR UPDATE SKIP LOCKED` so concurrent claimers pass
 each other instead of queueing; on SQLite the write transaction (`BEGIN IMMEDIATE`) already
-serialises claimers. A lease lives `lease_s` past its last heartbeat; expired leases return
-their job to the queue (or fail it after `max_lease_expiries`), and any later heartbeat,
-upload or completion under the old lease is refused.
+serialises claimers. A job goes only to an agent whose declared hardware fits its track
+(`server.services.hardware`). A lease lives `lease_s` past its last heartbeat; expired leases
+return their job to the queue (or fail it after `max_lease_expiries`), and any later
+heartbeat, upload or completion under the old lease is refused.
 
 Each job has a nonce, issued at creation and handed only to the agent that leases it (in the
 claim answer, never in public views). The runner signs `{"id", "nonce"}` into every bundle
@@ -20,7 +21,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from server.config import Settings
@@ -28,8 +29,12 @@ from server.db import Database
 from server.models import Job, Run, Runner
 from server.problems import Conflict, JobMismatch, NotFound
 from server.services import verification
+from server.services.hardware import UNDECLARED, AgentHardware, fits_track
 
 PENDING, RUNNING, FINISHED, FAILED = "PENDING", "RUNNING", "FINISHED", "FAILED"
+# The record's side of an A/B job's pairs: stored with the record's attempt, never counted in
+# its statistics; it is what the candidate's paired speedup is measured against.
+AB_BASELINE = "ab-baseline"
 
 
 def create_job(
@@ -42,6 +47,7 @@ def create_job(
     attempt_id: int,
     runs_total: int,
     record_id: int | None = None,
+    baseline_sha256: str | None = None,
 ) -> Job:
     job = Job(
         kind=kind,
@@ -52,6 +58,7 @@ def create_job(
         attempt_id=attempt_id,
         runs_total=runs_total,
         record_id=record_id,
+        baseline_sha256=baseline_sha256,
         nonce=secrets.token_hex(16),
     )
     session.add(job)
@@ -80,10 +87,29 @@ def expire_leases(session: Session, now: datetime, settings: Settings) -> None:
     )
 
 
-def claim_job(db: Database, runner: Runner, settings: Settings, now: datetime) -> Job | None:
+def _runnable(session: Session, hardware: AgentHardware) -> list[tuple[str, int]]:
+    """The track versions of pending jobs that this agent's hardware can run."""
+    pending = select(Job.track_id, Job.track_version).where(Job.state == PENDING).distinct()
+    return [(t, v) for t, v in session.execute(pending) if fits_track(hardware, t, v)]
+
+
+def claim_job(
+    db: Database,
+    runner: Runner,
+    settings: Settings,
+    now: datetime,
+    *,
+    hardware: AgentHardware = UNDECLARED,
+) -> Job | None:
+    """Lease the oldest pending job the agent's hardware can run; other jobs stay pending
+    for an agent that can."""
     with db.write() as session:
         expire_leases(session, now, settings)
-        query = select(Job.id).where(Job.state == PENDING).order_by(Job.id).limit(8)
+        tracks = _runnable(session, hardware)
+        if not tracks:
+            return None
+        fit = or_(*(and_(Job.track_id == t, Job.track_version == v) for t, v in tracks))
+        query = select(Job.id).where(Job.state == PENDING, fit).order_by(Job.id).limit(8)
         if not db.is_sqlite:
             query = query.with_for_update(skip_locked=True)
         for job_id in list(session.scalars(query)):
@@ -173,13 +199,32 @@ def attach_run(
         raise JobMismatch("job-mismatch", "the bundle is signed by another runner than the lease's")
     if (run.track_id, run.track_version) != (job.track_id, job.track_version):
         raise JobMismatch("job-mismatch", "the bundle is for another track than the job's")
-    if run.attempt_id != job.attempt_id:
-        raise JobMismatch("job-mismatch", "the bundle ran another variant than the job's")
+    baseline = _check_variant(job, run, manifest)
     done = session.scalar(select(func.count()).select_from(Run).where(Run.job_id == job_id)) or 0
     if done >= job.runs_total:
         raise Conflict("job-full", f"job {job_id} already has its {job.runs_total} runs")
     run.job_id = job.id
     run.purpose = "reverify" if job.kind == "reverify" else "claim"
+    if baseline:
+        run.purpose = AB_BASELINE
+
+
+def _check_variant(job: Job, run: Run, manifest: Mapping[str, Any]) -> bool:
+    """The run is of the job's variant (or, in an A/B job, a pair's side of it); True for the
+    baseline side of a pair."""
+    if job.baseline_sha256 is None:
+        if run.attempt_id != job.attempt_id:
+            raise JobMismatch("job-mismatch", "the bundle ran another variant than the job's")
+        return False
+    ab = manifest.get("ab") or {}
+    pair = (ab.get("baseline_sha256"), ab.get("candidate_sha256"))
+    if pair != (job.baseline_sha256, job.variant_sha256):
+        raise JobMismatch("job-mismatch", "an A/B job's runs are pairs of its two variants")
+    role, variant = ab.get("role"), manifest["variant"]["sha256"]
+    expected = job.baseline_sha256 if role == "baseline" else job.variant_sha256
+    if variant != expected or (role == "candidate" and run.attempt_id != job.attempt_id):
+        raise JobMismatch("job-mismatch", f"the {role} side ran another variant than the job's")
+    return role == "baseline"
 
 
 def finish(

@@ -1,12 +1,13 @@
 """View models of the detail pages: a record (runs, loss curves, statistics, code and its
 diff against the record it beat, log, verification history, how to reproduce it), a run, and
-a submission. Curves come from each run's log, parsed once per process (logs never change).
+a submission. Curves and log excerpts are the runs' stored log summaries (`run_logs`): a
+page view parses no log and reads no bundle.
 """
 
 from __future__ import annotations
 
 import json
-from collections import Counter, OrderedDict
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,8 +19,8 @@ from server.config import Settings
 from server.models import Attempt, Record, Run
 from server.schemas.jobs import SubmissionPublic
 from server.schemas.records import RecordPublic, StatsPublic
-from server.schemas.runs import CurvePublic, RunBrief, RunPublic
-from server.services import catalog, leaderboard, records, runners, submissions, views
+from server.schemas.runs import RunBrief, RunPublic
+from server.services import catalog, leaderboard, records, run_logs, runners, submissions, views
 from server.services.attempts import attempt_runs, compute_stats, figures_of
 from server.services.charts import Series, lines_svg
 from server.services.pages import MAIN_TRACK, Badge, Price, badges, price_for
@@ -28,22 +29,11 @@ from server.services.pages_text import (
     Diff,
     LogExcerpt,
     highlight_python,
-    log_excerpt,
     unified_diff,
 )
 from speedrun.tracks import Track
 
 MAX_DIFF_LINES = 5000
-_CURVES: OrderedDict[str, tuple[CurvePublic | None, str | None]] = OrderedDict()
-
-
-def cached_curve(session: Session, run: Run) -> tuple[CurvePublic | None, str | None]:
-    hit = _CURVES.get(run.run_id)
-    if hit is None:
-        hit = _CURVES[run.run_id] = views.run_curve(session, run)
-        if len(_CURVES) > 1024:
-            _CURVES.popitem(last=False)
-    return hit
 
 
 @dataclass(frozen=True)
@@ -82,7 +72,13 @@ def run_label(b: RunBrief) -> str:
     return seed + notes.get(b.purpose, "")
 
 
-def build_curves(session: Session, runs: list[Run], track: Track, chart_id: str) -> Curves:
+def build_curves(
+    session: Session,
+    runs: list[Run],
+    track: Track,
+    chart_id: str,
+    curves: dict[int, run_logs.Curve],
+) -> Curves:
     names = runners.runner_names(session)
     by_time: list[Series] = []
     by_tokens: list[Series] = []
@@ -90,7 +86,7 @@ def build_curves(session: Session, runs: list[Run], track: Track, chart_id: str)
     errors: list[tuple[RunBrief, str]] = []
     for run in runs:
         brief = views.run_brief(run, names)
-        curve, error = cached_curve(session, run)
+        curve, error = curves[run.id]
         if curve is None or not any(p.val_loss is not None for p in curve.val):
             errors.append((brief, error or "no val points in the log"))
             continue
@@ -160,9 +156,9 @@ def _diff(previous: RecordPublic | None, prev_src: str | None, src: str | None) 
 
 def _first_log(session: Session, runs: list[Run]) -> tuple[LogExcerpt | None, Run | None]:
     for run in sorted(runs, key=lambda r: r.purpose != "claim"):
-        text = views.run_log_text(session, run)
-        if text:
-            return log_excerpt(text), run
+        excerpt = run_logs.excerpt(session, run)
+        if excerpt is not None:
+            return excerpt, run
     return None, None
 
 
@@ -213,7 +209,9 @@ def record_view(session: Session, record_id: int, settings: Settings, base: str)
         price=price,
         cost=price.cost(rec.cost.accelerator_hours),
         previous=previous,
-        curves=build_curves(session, runs, track, "curves"),
+        curves=build_curves(
+            session, runs, track, "curves", run_logs.curves(session, runs, train=False)
+        ),
         code=highlight_python(src) if src is not None else None,
         code_lines=src.count("\n") + 1 if src else 0,
         diff=diff,
@@ -251,14 +249,14 @@ def _plain(v: Any) -> str:
 
 def run_view(session: Session, run_id: str) -> RunView:
     run = views.get_run(session, run_id)
-    public = views.run_public(session, run)
+    curves = run_logs.curves(session, [run])
+    public = views.run_public(session, run, curves[run.id])
     track = catalog.track(run.track_id, run.track_version)
-    text = views.run_log_text(session, run)
     return RunView(
         run=public,
         track=track,
-        curves=build_curves(session, [run], track, "run"),
-        log=log_excerpt(text) if text else None,
+        curves=build_curves(session, [run], track, "run", curves),
+        log=run_logs.excerpt(session, run),
         fingerprint=_fingerprint(public.manifest),
     )
 

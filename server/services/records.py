@@ -82,7 +82,7 @@ def _paired(
         other = base.get((run.ab_session, run.ab_pair_index))
         if run.ab_role != "candidate" or other is None:
             continue
-        if figures_of(run).counts_for_record and figures_of(other).counts_for_record:
+        if figures_of(run).counts_for_record and figures_of(other).valid_for_record:
             assert run.time_ms is not None and other.time_ms is not None
             pairs.append((other.time_ms, run.time_ms))
     return pairs

@@ -16,13 +16,14 @@ from sqlalchemy.orm import Session
 
 from server.config import Settings
 from server.db import Database
-from server.models import Job, Submission, User
+from server.models import Attempt, Job, Submission, User
 from server.problems import BadRequest, NotFound, RateLimited, TooLarge
 from server.services import catalog, jobs
 from server.services.attempts import get_or_create_attempt
 from server.services.blobs import put_blob, sha256_hex
 from server.services.ingest import SOURCE_MEDIA_TYPE
 from server.services.manifest import check_values
+from server.services.records import current_record
 from speedrun.errors import BundleInvalid, TrackError
 from speedrun.tracks import Track
 
@@ -81,6 +82,28 @@ def _open_job(session: Session, attempt_id: int) -> Job | None:
     return session.scalar(query.order_by(Job.id).limit(1))
 
 
+def _new_job(session: Session, track: Track, attempt_id: int, digest: str) -> Job:
+    """The job asking for the track's runs; on a track that demands paired runs against the
+    record (and has one), an A/B job: each of its pairs is the record's variant and this one,
+    interleaved on one machine (runs_total counts both sides)."""
+    baseline = None
+    if track.rules.paired_ab:
+        record = current_record(session, track.id, track.version)
+        if record is not None:
+            baseline = session.get_one(Attempt, record.attempt_id).variant_sha256
+    pairs = 2 if baseline is not None and baseline != digest else 1
+    return jobs.create_job(
+        session,
+        kind="submission",
+        track_id=track.id,
+        track_version=track.version,
+        variant_sha256=digest,
+        attempt_id=attempt_id,
+        runs_total=track.rules.runs_required * pairs,
+        baseline_sha256=baseline if pairs == 2 else None,
+    )
+
+
 def create_submission(
     db: Database,
     user: User,
@@ -109,15 +132,7 @@ def create_submission(
         )
         if attempt.submitter_id is None:
             attempt.submitter_id, attempt.description = user.id, description
-        job = _open_job(session, attempt.id) or jobs.create_job(
-            session,
-            kind="submission",
-            track_id=track.id,
-            track_version=track.version,
-            variant_sha256=digest,
-            attempt_id=attempt.id,
-            runs_total=track.rules.runs_required,
-        )
+        job = _open_job(session, attempt.id) or _new_job(session, track, attempt.id, digest)
         submission = Submission(
             user_id=user.id,
             attempt_id=attempt.id,

@@ -1,5 +1,5 @@
-"""Read models: ORM rows turned into the API's shapes (runs with their step curve, attempts,
-jobs, submissions, tracks). Record and leaderboard views live in `leaderboard`."""
+"""Read models: ORM rows turned into the API's shapes (runs with their step curve, stored at
+ingest, attempts, jobs, submissions, tracks). Record and leaderboard views live in `leaderboard`."""
 
 from __future__ import annotations
 
@@ -14,16 +14,14 @@ from server.problems import NotFound
 from server.schemas.common import SummaryPublic, TrackRef
 from server.schemas.jobs import JobPublic, SubmissionPublic
 from server.schemas.records import AttemptPublic, StatsPublic
-from server.schemas.runs import AbPublic, CurvePoint, CurvePublic, RunBrief, RunPublic
+from server.schemas.runs import AbPublic, RunBrief, RunPublic
 from server.schemas.tracks import HardwarePublic, RulesPublic, TrackPublic
-from server.services import catalog, runners
+from server.services import catalog, run_logs, runners
 from server.services.attempts import AttemptStats, attempt_runs, compute_stats, figures_of
 from server.services.blobs import get_blob
 from server.services.jobs import runs_done
 from speedrun import stats
 from speedrun.bundle import read_bundle
-from speedrun.errors import SpeedrunError
-from speedrun.logparse import StepPoint, parse_log
 from speedrun.tracks import Track
 
 API = "/api/v1"
@@ -111,42 +109,9 @@ def run_brief(run: Run, runner_names: dict[int, str]) -> RunBrief:
     )
 
 
-def _points(points: tuple[StepPoint, ...]) -> list[CurvePoint]:
-    return [
-        CurvePoint(
-            step=p.step, val_loss=p.val_loss, train_loss=p.train_loss, train_time_ms=p.train_time_ms
-        )
-        for p in points
-    ]
-
-
-def run_curve(session: Session, run: Run) -> tuple[CurvePublic | None, str | None]:
-    """The step curve parsed from the run's log (inside its bundle, or a blob of its own for
-    imported runs), or why there is none."""
-    try:
-        text = _log_text(session, run)
-        if text is None:
-            return None, "no log stored for this run"
-        parsed = parse_log(text, source=run.log_member or run.run_id)
-    except (SpeedrunError, KeyError) as exc:
-        return None, str(exc)
-    if not parsed:
-        return None, "the log holds no steps"
-    # an imported log file may hold several runs (track 3): the manifest names this one's
-    index = json.loads(run.manifest_json).get("run_index") if run.origin == "imported" else None
-    last = parsed[index - 1] if isinstance(index, int) and 0 < index <= len(parsed) else parsed[-1]
-    curve = CurvePublic(
-        format=last.format,
-        total_steps=last.total_steps,
-        val=_points(last.val_points),
-        train=_points(last.train_points),
-        warnings=list(last.warnings),
-    )
-    return curve, None
-
-
 def run_log_text(session: Session, run: Run) -> str | None:
-    """The run's full log (from its bundle, or its own blob for imported runs), if stored."""
+    """The run's full log (from its bundle, or its own blob for imported runs), if stored:
+    for the log download alone; pages show the stored summary (`run_logs`)."""
     return _log_text(session, run)
 
 
@@ -181,10 +146,11 @@ def get_run(session: Session, run_id: str) -> Run:
     return run
 
 
-def run_public(session: Session, run: Run) -> RunPublic:
+def run_public(session: Session, run: Run, curve: run_logs.Curve | None = None) -> RunPublic:
+    """The run with its manifest and stored step curve (`curve`, if already at hand)."""
     attempt = session.get_one(Attempt, run.attempt_id)
     record_id = session.scalar(select(Record.id).where(Record.attempt_id == attempt.id))
-    curve, curve_error = run_curve(session, run)
+    steps, why_not = curve or run_logs.curves(session, [run])[run.id]
     manifest: dict[str, Any] = json.loads(run.manifest_json)
     brief = run_brief(run, runners.runner_names(session))
     return RunPublic(
@@ -199,8 +165,8 @@ def run_public(session: Session, run: Run) -> RunPublic:
         job_id=run.job_id,
         record_id=record_id,
         manifest=manifest,
-        curve=curve,
-        curve_error=curve_error,
+        curve=steps,
+        curve_error=why_not,
     )
 
 
@@ -254,6 +220,7 @@ def job_public(session: Session, job: Job) -> JobPublic:
         attempt_id=job.attempt_id,
         record_id=job.record_id,
         variant_sha256=job.variant_sha256,
+        baseline_sha256=job.baseline_sha256,
         runs_total=job.runs_total,
         runs_done=done,
         runs_remaining=max(0, job.runs_total - len(done)),

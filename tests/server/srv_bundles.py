@@ -11,12 +11,14 @@ slice is scored and the deployment's commitment is in the fingerprint. Records a
 from __future__ import annotations
 
 import hashlib
+import json
 import uuid
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from support.claims import Claim, run_claim
 
+from server.services.agent_auth import sign_request
 from speedrun import signing
 from speedrun.bundle import build_bundle
 from speedrun.errors import TrackError
@@ -192,4 +194,33 @@ def claim_runs(
         return make_bundle(key, source=source, job=job, **figures)
 
     track = fields.get("track", TRACK)
-    return run_claim(client, key, token, source, track, make, runs=len(times), finish=finish)
+    agent = DeclaringClient(client, key, fitting_hardware(track))
+    return run_claim(agent, key, token, source, track, make, runs=len(times), finish=finish)
+
+
+def fitting_hardware(track: str) -> dict[str, Any]:
+    """A claim body declaring hardware that fits `track` (8x H100 for the 8x H100 track)."""
+    hw = get_track(track).hardware
+    model = H100["name"] if hw.accelerator == "cuda" else None
+    return {"accelerator": hw.accelerator, "accelerator_count": hw.count, "gpu_model": model}
+
+
+class DeclaringClient:
+    """`client`, but its agent claims declare `hardware` (the server hands a job only to an
+    agent whose hardware fits its track; `support.claims` claims with an empty body, which
+    the server takes for a CPU agent's)."""
+
+    def __init__(self, client: Any, key: Ed25519PrivateKey, hardware: dict[str, Any]) -> None:
+        self.client, self.key, self.hardware = client, key, hardware
+
+    def request(self, method: str, path: str, *, content: bytes = b"", **kw: Any) -> Any:
+        if method == "POST" and path.endswith("/jobs/claim") and not content:
+            content = json.dumps(self.hardware).encode()
+            kw["headers"] = {
+                **kw.get("headers", {}),
+                **sign_request(self.key, method, path, content),
+            }
+        return self.client.request(method, path, content=content, **kw)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.client, name)

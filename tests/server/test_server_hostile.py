@@ -79,10 +79,23 @@ CASES = {
         "bad-encoding",
     ),
     "manifest not json": (lambda k: _tar({"manifest.json": b"{nope"}), 422, "bad-manifest"),
-    "lone surrogate in text": (lambda k: _raw_edit(k, '"variant"', '"\\ud800"'), 422, "bad-text"),
-    "NUL in text": (lambda k: _raw_edit(k, '"variant"', '"a\\u0000b"'), 422, "bad-text"),
-    "NaN number": (lambda k: _raw_edit(k, '"seed": 0', '"seed": NaN'), 422, "bad-number"),
-    "huge integer": (lambda k: _raw_edit(k, '"seed": 0', '"seed": ' + "9" * 30), 422, "bad-number"),
+    # Edited after signing: the signature, checked first, refuses them before anything
+    # walks the values (a lone surrogate or NaN cannot even be signed: no canonical form).
+    "lone surrogate in text": (
+        lambda k: _raw_edit(k, '"variant"', '"\\ud800"'),
+        422,
+        "bad-signature",
+    ),
+    "NUL in text": (lambda k: _raw_edit(k, '"variant"', '"a\\u0000b"'), 422, "bad-signature"),
+    "NaN number": (lambda k: _raw_edit(k, '"seed": 0', '"seed": NaN'), 422, "bad-signature"),
+    "huge integer": (
+        lambda k: _raw_edit(k, '"seed": 0', '"seed": ' + "9" * 30),
+        422,
+        "bad-signature",
+    ),
+    # Signed by the registered runner: the values are checked after the signature.
+    "NUL in text, signed": (lambda k: _signed_with(k, python="3.11\x00"), 422, "bad-text"),
+    "huge integer, signed": (lambda k: _signed_with(k, python=10**30), 422, "bad-number"),
     "schema violation": (lambda k: _signed_without(k, "run_id"), 422, "schema"),
 }
 
@@ -91,6 +104,13 @@ def _signed_without(key: Ed25519PrivateKey, field: str) -> bytes:
     """A correctly signed manifest that lacks a required field."""
     m = manifest()
     m.pop(field)
+    return make_bundle(key, m)
+
+
+def _signed_with(key: Ed25519PrivateKey, **software: object) -> bytes:
+    """A correctly signed manifest with these values in its free-form software block."""
+    m = manifest()
+    m["fingerprint"]["software"].update(software)
     return make_bundle(key, m)
 
 

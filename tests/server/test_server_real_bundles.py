@@ -3,7 +3,7 @@ and `speedrun run tests/runner/variants/tiny_harness.py --track cpu-smoke --runs
 local --held-out FILE`, once per session. Uploaded directly they are accepted, idempotent and
 unsolicited (never a record); as the runs of a job (the job block signed in, as the agent's
 runner writes it) their statistics equal the runner's summary and scipy's, the record
-decision follows the rule, and the step curve comes from the real log."""
+decision follows the rule, and the step curve comes from the real log, parsed at ingest."""
 
 from __future__ import annotations
 
@@ -18,13 +18,16 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from scipy import stats as sps
-from srv_helpers import assert_problem, row_counts
+from sqlalchemy import delete
+from srv_helpers import assert_problem, count_log_reads, row_counts
 from support.claims import run_claim, submitter_token, with_job
 
 from runner.keys import load_signing_key
 from server.app import create_app
 from server.config import load_settings
+from server.models import RunLogSummary
 from speedrun.cli import main as cli
+from speedrun.logparse import parse_log
 from speedrun.tracks import get_track
 
 VARIANT = Path(__file__).parents[1] / "runner" / "variants" / "tiny_harness.py"
@@ -149,3 +152,26 @@ def test_real_bundle_reupload_is_idempotent_and_tampering_is_caught(real_client,
     forged = gzip.compress(raw.replace(needle, b"step:60/60 val_loss:1", 1), mtime=0)
     assert_problem(real_client.post("/api/v1/runs", content=forged), 422, "tampered")
     assert row_counts(db) == before
+
+
+def test_real_run_pages_read_the_log_summary_stored_at_ingest(real_client, real_run, monkeypatch):
+    """The curve is the real log's own parse, made at ingest: a page view parses nothing, and
+    reads the same as a view that works the summary out from the log (how pages used to)."""
+    run_ids = [
+        real_client.post("/api/v1/runs", content=b).json()["run_id"] for b in real_run["bundles"]
+    ]
+    calls = count_log_reads(monkeypatch)
+    paths = [p for r in run_ids for p in (f"/runs/{r}", f"/api/v1/runs/{r}")]
+    stored = [real_client.get(p).text for p in paths]
+    assert calls == []
+    for run_id in run_ids:
+        curve = real_client.get(f"/api/v1/runs/{run_id}").json()["curve"]
+        [parsed] = parse_log(real_client.get(f"/runs/{run_id}/log.txt").text)
+        assert curve["format"] == parsed.format == "harness"
+        assert [(p["step"], p["val_loss"]) for p in curve["val"]] == [
+            (p.step, p.val_loss) for p in parsed.val_points
+        ]
+    with real_client.app.state.speedrun.db.write() as session:
+        session.execute(delete(RunLogSummary))
+    assert [real_client.get(p).text for p in paths] == stored
+    assert calls.count("parse_log") == len(run_ids)

@@ -11,8 +11,19 @@ import uuid
 import numpy as np
 import pytest
 from scipy import stats as sps
-from srv_bundles import H100, LOSS, LOSSES, RUNS, TARGET, TRACK, claim_runs, make_bundle
-from support.claims import claim, job_block, submit, upload
+from srv_bundles import (
+    H100,
+    LOSS,
+    LOSSES,
+    RUNS,
+    TARGET,
+    TRACK,
+    DeclaringClient,
+    claim_runs,
+    fitting_hardware,
+    make_bundle,
+)
+from support.claims import claim, job_block, run_claim, submit, upload
 
 from server.app import create_app
 from server.config import load_settings
@@ -141,40 +152,62 @@ def _ab(session, role, index, baseline_source=A, candidate_source=B):
     }
 
 
-def _ab_claim(client, key, token, source, times, role, session):
-    """A job of `source` whose runs are the `role` side of the A/B session `session`."""
-    done = claim_runs(
-        client, key, token, source, times, [3.2] * len(times), **BIG,
-        ab_for=lambda i: _ab(session, role, i),
-    )  # fmt: skip
-    return done.records
-
-
-def test_paired_track_needs_ab_pairs_and_uses_them(client, runner_key, token):
+def test_paired_track_claims_run_as_ab_jobs_against_the_record(client, runner_key, token):
+    """On a track that demands paired runs, a submission made while a record stands becomes
+    an A/B job: its claim answer carries the record's variant, its runs are pairs (the
+    record's side first) signed with the job's id and nonce, and the pairs decide."""
     losses = [3.20, 3.21, 3.20, 3.21]
     [a] = claim_runs(
         client, runner_key, token, A, [60_000.0, 60_100.0, 59_900.0, 60_050.0], losses, **BIG
     ).records
-    # B is faster, but without A/B pairs this track does not let it beat the record.
-    slow_b = [50_000.0, 50_100.0, 49_900.0, 50_050.0]
-    assert claim_runs(client, runner_key, token, B, slow_b, losses, **BIG).records == []
-    # Then a job of each holds one side of an A/B session: B's candidate runs first, then
-    # the record's baseline runs, each of which completes a pair.
-    session = uuid.uuid4().hex
     base_ms = [60_000.0, 60_300.0, 59_800.0, 60_100.0]
     cand_ms = [57_000.0, 57_100.0, 56_900.0, 57_050.0]
-    made = _ab_claim(client, runner_key, token, B, cand_ms, "candidate", session)
-    made += _ab_claim(client, runner_key, token, A, base_ms, "baseline", session)
-    [b] = made
+    session = uuid.uuid4().hex
+
+    def pair_side(job, i):
+        pair, role = divmod(i, 2)
+        source, t = (A, base_ms[pair]) if role == 0 else (B, cand_ms[pair])
+        ab = _ab(session, ("baseline", "candidate")[role], pair)
+        return make_bundle(
+            runner_key, source=source, time_ms=t, val_loss=3.2, job=job, ab=ab, **BIG
+        )
+
+    agent = DeclaringClient(client, runner_key, fitting_hardware(BIG["track"]))
+    done = run_claim(agent, runner_key, token, B, BIG["track"], pair_side)
+    assert done.lease["baseline_source"] == A and done.lease["job"]["runs_total"] == 8
+    assert done.lease["job"]["baseline_sha256"] == _ab(session, "x", 0)["baseline_sha256"]
+    [b] = [r for answer in done.answers for r in answer["records_established"]]
+    purposes = [answer["run"]["purpose"] for answer in done.answers]
+    assert purposes == ["ab-baseline", "claim"] * 4
+    assert done.answers[-1]["records_established"] == [b]  # with the 4th run: the claim's rule
     record = client.get(f"/api/v1/records/{b}").json()
-    # decided as soon as two pairs were complete
-    logs = [math.log(x / y) for x, y in zip(base_ms[:2], cand_ms[:2], strict=True)]
+    logs = [math.log(x / y) for x, y in zip(base_ms, cand_ms, strict=True)]
     assert record["beat"]["method"] == "paired" and record["previous_record_id"] == a
     assert record["beat"]["speedup"] == pytest.approx(math.exp(np.mean(logs)))
     assert record["beat"]["p_value"] == pytest.approx(
         sps.ttest_1samp(logs, 0.0, alternative="greater").pvalue
     )
     assert record["hardware"] == {"hardware_class": "8xH100-80GB", "accelerator_count": 8}
+    # The record's side stays out of the record's own statistics.
+    a_stats = client.get(f"/api/v1/attempts/{done.answers[0]['run']['attempt_id']}").json()
+    assert a_stats["stats"]["n_counted"] == 4
+
+
+def test_an_ab_job_takes_only_pairs_of_its_two_variants(client, runner_key, token):
+    claim_runs(client, runner_key, token, A, [60_000.0, 60_100.0, 59_900.0, 60_050.0], **BIG)
+    agent = DeclaringClient(client, runner_key, fitting_hardware(BIG["track"]))
+    sub = submit(agent, token, B, BIG["track"])
+    lease = claim(agent, runner_key)
+    plain = make_bundle(runner_key, source=B, time_ms=50_000.0, job=job_block(lease), **BIG)
+    swapped = make_bundle(
+        runner_key, source=A, time_ms=50_000.0, job=job_block(lease), **BIG,
+        ab=_ab("s", "candidate", 0),
+    )  # fmt: skip
+    for bundle in (plain, swapped):
+        answer = upload(agent, runner_key, lease, bundle)
+        assert answer.status_code == 400 and answer.json()["code"] == "job-mismatch", answer.text
+    job = client.get(f"/api/v1/jobs/{sub['job']['id']}").json()
+    assert job["runs_done"] == []
 
 
 def test_unsolicited_ab_pairs_never_beat_a_record(client, runner_key, token):

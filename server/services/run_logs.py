@@ -1,0 +1,164 @@
+"""A run's log as the pages show it, worked out once: the step curve (or why there is none)
+and the head and tail of the text, stored in `run_log_summaries` when the run is stored
+(bundle ingest, history import), so a page view reads one small row instead of reading a
+bundle and parsing a log. A run stored before that table existed gets its row on its first
+view (the old way, once), in a short write of its own.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from server.models import Run, RunLogSummary
+from server.schemas.runs import CurvePoint, CurvePublic
+from server.services.blobs import get_blob
+from server.services.pages_text import LogExcerpt, log_excerpt
+from speedrun.bundle import read_bundle
+from speedrun.errors import SpeedrunError
+from speedrun.logparse import ParsedRun, StepPoint, parse_log
+
+log = logging.getLogger("server")
+
+
+@dataclass(frozen=True)
+class LogSummary:
+    curve: CurvePublic | None
+    curve_error: str | None  # why there is no curve
+    excerpt: LogExcerpt | None  # None: no log text stored (or an empty one)
+
+
+def _points(points: tuple[StepPoint, ...]) -> list[CurvePoint]:
+    return [
+        CurvePoint(
+            step=p.step, val_loss=p.val_loss, train_loss=p.train_loss, train_time_ms=p.train_time_ms
+        )
+        for p in points
+    ]
+
+
+def curve_of(parsed: ParsedRun) -> CurvePublic:
+    return CurvePublic(
+        format=parsed.format,
+        total_steps=parsed.total_steps,
+        val=_points(parsed.val_points),
+        train=_points(parsed.train_points),
+        warnings=list(parsed.warnings),
+    )
+
+
+def summarize_parsed(parsed: ParsedRun, text: str) -> LogSummary:
+    """The summary of a run whose log was already parsed (the history importer's)."""
+    return LogSummary(curve_of(parsed), None, log_excerpt(text) if text else None)
+
+
+def summarize_text(text: str | None, source: str, run_index: int | None = None) -> LogSummary:
+    """Parse `text` (a log file may hold several runs: `run_index` is 1-based, else the
+    last) and cut its excerpt."""
+    if text is None:
+        return LogSummary(None, "no log stored for this run", None)
+    excerpt = log_excerpt(text) if text else None
+    try:
+        parsed = parse_log(text, source=source)
+    except SpeedrunError as exc:
+        return LogSummary(None, str(exc), excerpt)
+    if not parsed:
+        return LogSummary(None, "the log holds no steps", excerpt)
+    chosen = parsed[-1]
+    if isinstance(run_index, int) and 0 < run_index <= len(parsed):
+        chosen = parsed[run_index - 1]
+    return LogSummary(curve_of(chosen), None, excerpt)
+
+
+def bundle_log_text(members: dict[str, bytes], log_member: str | None) -> str | None:
+    if log_member is None or log_member not in members:
+        return None
+    return members[log_member].decode("utf-8", errors="replace")
+
+
+def store(session: Session, run: Run, summary: LogSummary) -> None:
+    """Add the run's summary row (the run must have been flushed: it needs its id)."""
+    curve = summary.curve
+    val_curve = None if curve is None else curve.model_copy(update={"train": []})
+    session.add(
+        RunLogSummary(
+            run_pk=run.id,
+            curve_json=None if curve is None else curve.model_dump_json(),
+            val_curve_json=None if val_curve is None else val_curve.model_dump_json(),
+            curve_error=summary.curve_error,
+            excerpt_json=None if summary.excerpt is None else json.dumps(asdict(summary.excerpt)),
+        )
+    )
+
+
+Curve = tuple[CurvePublic | None, str | None]  # the step curve, or why there is none
+_MEMO = "run_logs"  # session.info key: summaries worked out in this session (see _backfill)
+
+
+def curves(session: Session, runs: Sequence[Run], *, train: bool = True) -> dict[int, Curve]:
+    """The stored step curves of `runs`, by run id (primary key); without `train`, only
+    their val points (what charts draw: a small fraction of the curve to decode)."""
+    ids = [r.id for r in runs]
+    column = RunLogSummary.curve_json if train else RunLogSummary.val_curve_json
+    query = select(RunLogSummary.run_pk, column, RunLogSummary.curve_error)
+    found: dict[int, Curve] = {}
+    for pk, curve_json, error in session.execute(query.where(RunLogSummary.run_pk.in_(ids))):
+        curve = None if curve_json is None else CurvePublic.model_validate_json(curve_json)
+        found[pk] = (curve, error)
+    for run in runs:
+        if run.id not in found:
+            made = _backfill(session, run)
+            found[run.id] = (made.curve, made.curve_error)
+    return found
+
+
+def excerpt(session: Session, run: Run) -> LogExcerpt | None:
+    """The stored head and tail of the run's log (None: no log text)."""
+    query = select(RunLogSummary.run_pk, RunLogSummary.excerpt_json)
+    row = session.execute(query.where(RunLogSummary.run_pk == run.id)).first()
+    if row is None:
+        return _backfill(session, run).excerpt
+    return None if row[1] is None else LogExcerpt(**json.loads(row[1]))
+
+
+def _backfill(session: Session, run: Run) -> LogSummary:
+    """The summary of a run stored before summaries were: worked out from its log once,
+    stored in a short write of its own, and kept for the rest of this session (whose
+    snapshot may not see that write)."""
+    memo: dict[int, LogSummary] = session.info.setdefault(_MEMO, {})
+    if run.id in memo:
+        return memo[run.id]
+    made = memo[run.id] = summarize_text(*_stored_log(session, run))
+    db = session.info.get("db")
+    if db is not None:
+        try:
+            with db.write() as writer:
+                store(writer, run, made)
+        except IntegrityError:
+            pass  # another request stored it first: the same summary
+    return made
+
+
+def _stored_log(session: Session, run: Run) -> tuple[str | None, str, int | None]:
+    """(log text, source name for parse messages, run index within the file)."""
+    index = json.loads(run.manifest_json).get("run_index") if run.origin == "imported" else None
+    source = run.log_member or run.run_id
+    if run.log_sha256 is not None:
+        blob = get_blob(session, run.log_sha256)
+        text = None if blob is None else blob.data.decode("utf-8", errors="replace")
+        return text, source, index
+    bundle = get_blob(session, run.bundle_sha256) if run.bundle_sha256 else None
+    if bundle is None or run.log_member is None:
+        return None, source, index
+    try:
+        members = read_bundle(bundle.data, max_bytes=1 << 31).members
+    except SpeedrunError as exc:
+        log.warning("run %s: stored bundle unreadable: %s", run.run_id, exc)
+        return None, source, index
+    return bundle_log_text(members, run.log_member), source, index
