@@ -49,7 +49,8 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
         )
         _setup_sqlite(engine)
         return engine
-    return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    # Room for the readers (server.deps.READERS_AT_ONCE) and the writers beside them.
+    return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=30)
 
 
 class Database:

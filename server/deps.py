@@ -54,7 +54,16 @@ def get_session(state: StateDep) -> Iterator[Session]:
         yield session
 
 
-SessionDep = Annotated[Session, Depends(get_session)]
+# Reads hold a pooled connection only while the route runs: scope="function" closes the
+# session before the response is serialised and sent (on the same worker threads), and
+# max_concurrency keeps readers below the pool's size, waiting without a thread. Without
+# both, 40 worker threads and a 30-connection pool deadlocked under a sustained load:
+# requests holding a connection waited for a thread to serialise their answer while every
+# thread waited for a connection (benchmarks/soak.py, 300 clients, 2026-12-01).
+READERS_AT_ONCE = 24
+SessionDep = Annotated[
+    Session, Depends(get_session, scope="function", max_concurrency=READERS_AT_ONCE)
+]
 
 
 def charge_write(request: Request, client: str | None) -> None:

@@ -166,7 +166,9 @@ def test_a_scheduled_reverification_reproduces_it(demo: Demo, second_agent: None
 def test_a_slowed_rerun_is_flagged_as_drifted(demo: Demo, second_agent: None) -> None:
     record_id = _record(demo)["record_id"]
     hog = "import itertools\nfor _ in itertools.count(): pass\n"
-    hogs = [subprocess.Popen([sys.executable, "-c", hog]) for _ in range(4)]
+    # One busy process per core halves the run's CPU at least (2x slower is far outside a
+    # record's band); twice that many made the slowed run take over 10 minutes on CI.
+    hogs = [subprocess.Popen([sys.executable, "-c", hog]) for _ in range(os.cpu_count() or 2)]
     try:
         demo.server.admin("reverify", str(record_id), "--runs", "1")
         entries = wait_until(lambda: _reverified(demo, record_id, 2), 2400, "the slow re-run", 5)

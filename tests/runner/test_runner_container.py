@@ -159,7 +159,12 @@ def test_legacy_variant_in_a_container(
     assert m["exit"]["status"] == "completed" and fig["val_loss_source"] == "self-reported"
     assert m["sandbox"]["val_visible_to_training"] is True
     assert fig["time_ms"] == fig["wall_ms"] and m["timing"]["method"] == "process-wall"
-    assert "flag" not in " ".join(cli("verify", str(bundles(tmp_path)[0]))[1:])
+    # Without a deployment secret the only flag is the held-out one (never an official run).
+    assert [f.split(":")[0] for f in m["flags"]] == ["held-out"]
+    verify = " ".join(cli("verify", str(bundles(tmp_path)[0]))[1:])
+    assert [
+        line for line in verify.splitlines() if "flag:" in line and "held-out" not in line
+    ] == []
 
 
 # ----------------------------------------------------------------- sandbox, from inside
@@ -429,16 +434,18 @@ def test_fake_claims_lose_to_the_runners_figures(
         tmp_path, "braggart", {"start": 'os.environ["TINY_STEPS"] = "20"', "done": fake}
     )
     code, err, (m,) = run_docker(variant, tmp_path / "out", smoke_data_dir, runner_key, image)
-    assert code == 0, err
+    # Claims this far from the runner's own figures break the track's rules: the run is a
+    # rule_violation (exit 1), with both disagreements named, and never a completed run.
+    assert code == 1, err
     fig = m["figures"]
-    assert m["exit"]["status"] == "completed"
+    assert m["exit"]["status"] == "rule_violation"
     assert fig["self_reported_val_loss"] == 1.0 and fig["self_reported_train_time_ms"] == 1.0
     # The runner's own figures count: 20 real steps take hundreds of ms (377 ms seen on a busy
     # CI host), far from the 1 ms claimed; the bound only has to sit well above the claim.
     assert fig["time_ms"] > 50 and fig["val_loss"] > 3.0
     assert fig["time_disagreement"] > 0.9
-    flags = " ".join(m["flags"])
-    assert "time-disagreement" in flags and "loss-disagreement" in flags
+    reasons = " ".join(m["violations"])
+    assert "time disagreement" in reasons and "loss disagreement" in reasons
 
 
 # ----------------------------------------------------------------- cleanup
