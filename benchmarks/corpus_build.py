@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from speedrun import corpus, shards
+from speedrun.data import shards, synth
 from speedrun.tracks import Track, get_track
 
 Tokens = npt.NDArray[np.uint16]
@@ -53,20 +53,20 @@ def cross_entropies(train: Tokens, val: Tokens, vocab: int) -> tuple[float, floa
     return float(-np.log(uni[v[1:]]).mean()), float(-np.log(cond[v[:-1], v[1:]]).mean())
 
 
-def build(track: Track, folder: Path) -> tuple[corpus.Corpus, list[Tokens]]:
+def build(track: Track, folder: Path) -> tuple[synth.Corpus, list[Tokens]]:
     synth = track.dataset.synth
     assert synth is not None, f"{track.id} is not a synthetic track"
-    language = corpus.LanguageSpec()
+    language = synth.LanguageSpec()
     plan = [(track.dataset.val_file, synth["val_seed"], synth["val_shard_tokens"])]
     plan += [
         (f, synth["train_seed"] + 1000 * i, synth["train_shard_tokens"])
         for i, f in enumerate(track.dataset.train_files)
     ]
     gen_s = write_s = 0.0
-    built: list[corpus.Corpus] = []
+    built: list[synth.Corpus] = []
     for pinned, seed, n_tokens in plan:
         t0 = time.perf_counter()
-        c = corpus.generate(language, n_tokens, seed=seed)
+        c = synth.generate(language, n_tokens, seed=seed)
         t1 = time.perf_counter()
         digest = shards.write_shard(folder / pinned.name, c.tokens)
         t2 = time.perf_counter()
@@ -89,10 +89,10 @@ def main() -> None:
     print(f"{track.key}: {track.dataset.name}")
     with tempfile.TemporaryDirectory() as tmp:
         val, train = build(track, Path(tmp))
-    vocab = corpus.LanguageSpec().vocab_size
+    vocab = synth.LanguageSpec().vocab_size
     n_val = track.dataset.val_tokens
     val_slice = val.tokens[:n_val]
-    floor = corpus.entropy_floor(val, n_val)
+    floor = synth.entropy_floor(val, n_val)
     uni_h, bi_h = plugin_entropies(val_slice, vocab)
     uni_x, bi_x = cross_entropies(np.concatenate(train), val_slice, vocab)
     print(f"val slice: first {n_val:,} tokens (nats/token)")

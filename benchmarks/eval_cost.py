@@ -34,7 +34,7 @@ import numpy as np
 import torch
 
 from runner import evaluate as ev
-from speedrun.shards import read_shard, write_shard
+from speedrun.data.shards import read_shard, write_shard
 
 ROOT = Path(__file__).resolve().parents[1]
 V, T, B = 256, 256, 64

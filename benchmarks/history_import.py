@@ -21,8 +21,8 @@ import time
 from pathlib import Path
 
 from server.db import Database, migrate
-from server.services.history_import import import_checkout, write_plan
-from server.services.history_plan import ImportPlan, plan_import
+from server.services.history.plan import ImportPlan, plan_import
+from server.services.history.write import import_checkout, write_plan
 
 DEFAULT_CHECKOUT = (
     Path(__file__).resolve().parents[1] / ".." / "shared" / "fixtures" / "modded-nanogpt"

@@ -33,8 +33,8 @@ from typing import Any
 
 from speedrun import harness, signing
 from speedrun.bundle import read_bundle
-from speedrun.datafetch import fetch_track_data
-from speedrun.heldout import init_secret
+from speedrun.data.fetch import fetch_track_data
+from speedrun.data.heldout import init_secret
 from speedrun.tracks import get_track
 
 REPO = Path(__file__).resolve().parents[1]

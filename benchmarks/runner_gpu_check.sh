@@ -38,8 +38,8 @@ echo "== stand-in FineWeb shards (random GPT-2 tokens)"
 import sys
 from pathlib import Path
 import numpy as np
-from speedrun import shards
-from speedrun.datafetch import write_sums
+from speedrun.data import shards
+from speedrun.data.fetch import write_sums
 from speedrun.tracks import get_track
 
 track = get_track("gpt2-124m-1xgpu")

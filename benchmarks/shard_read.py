@@ -1,4 +1,4 @@
-"""Shard reading throughput: speedrun.shards.read_shard (memmap) against numpy.fromfile.
+"""Shard reading throughput: speedrun.data.shards.read_shard (memmap) against numpy.fromfile.
 
 Writes one shard of random tokens (100M tokens = 200 MB, a FineWeb shard's size, by default),
 then, alternating the two readers over several repetitions, reads every token of it:
@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from speedrun import shards
+from speedrun.data import shards
 
 
 def drop_page_cache(path: Path) -> None:

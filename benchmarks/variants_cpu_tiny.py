@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from itertools import pairwise
 from pathlib import Path
 
-from speedrun.datafetch import fetch_track_data
+from speedrun.data.fetch import fetch_track_data
 from speedrun.logparse import ParsedRun, parse_log_file
 from speedrun.tracks import get_track
 

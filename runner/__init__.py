@@ -6,8 +6,8 @@
     workspace.py    the per-attempt directories, the event FIFO and the derived data files
     events.py       the event channel: harness events timestamped on arrival
     timing.py       the official time from the runner's timestamps (untimed time capped)
-    backends/       where the processes run: `docker` (sandboxed container), `local`
-    sandbox.py      the container settings a track implies (network, mounts, limits, user)
+    backends/       where the processes run: `docker` (sandboxed container; its settings in
+                    backends/sandbox.py), `local`; the output-folder guard
     evaluate.py     the independent evaluator (torch; run in its own container/process)
     probe.py        the software fingerprint of an image or interpreter (run inside it)
     fingerprint.py  hardware fingerprint of the host (nvidia-smi, CPU), data digests

@@ -30,7 +30,7 @@ from typing import Any
 from runner.client import ServerClient, ServerRefusedError, ServerUnavailableError, with_retries
 from runner.errors import RunInterruptedError
 from runner.keys import load_signing_key
-from speedrun.heldout import HeldOutSecret
+from speedrun.data.heldout import HeldOutSecret
 from speedrun.tracks import get_track
 
 LEASE_GONE = {"lease-expired", "lease-lost", "unknown-job", "job-full"}
@@ -42,7 +42,7 @@ class AgentOptions:
     key_path: Path | None = None
     backend: str = "docker"
     data_dir: Path = Path("data")
-    held_out: HeldOutSecret | None = None  # the deployment's secret (speedrun.heldout)
+    held_out: HeldOutSecret | None = None  # the deployment's secret (speedrun.data.heldout)
     work_dir: Path = Path("var/agent")
     image: str | None = None
     accelerator: str = "cpu"  # what this agent runs: "cpu" tracks, or "cuda" ones

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from runner.client import ServerClient, ServerRefusedError, with_retries
-from speedrun.datafetch import default_data_dir
+from speedrun.data.fetch import default_data_dir
 from speedrun.errors import UsageError
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -56,7 +56,7 @@ def register(sub: Any) -> None:
 
 def run_agent_command(args: argparse.Namespace) -> int:
     from runner.agent import AgentOptions, run_agent
-    from speedrun.heldout import secret_from_env
+    from speedrun.data.heldout import secret_from_env
 
     if args.max_jobs is not None and args.max_jobs < 1:
         raise UsageError("--max-jobs must be at least 1")

@@ -45,7 +45,8 @@ from runner.timing import Caps, Timing, harness_timing, legacy_timing
 from runner.trackdata import TrackData
 from runner.trainlog import compose_log, self_report
 from runner.workspace import Workspace
-from speedrun import rules, shards
+from speedrun import rules
+from speedrun.data import shards
 from speedrun.harness import CONFIG_ENV, EVENTS_ENV, MODEL_FILE, HarnessConfig, is_harness_variant
 from speedrun.tracks import Track
 

@@ -5,7 +5,7 @@ speedrun run VARIANT --track T [--runs N] [--backend docker|local] [--out DIR]
              [--image NAME] [--seed S] [--quiet]
     exit 0 when every attempt completed, 1 when one did not (its bundle is still written)
 speedrun keys init [--key FILE]        prints the public key's path
-speedrun keys held-out FILE            the deployment's held-out secret (speedrun.heldout)
+speedrun keys held-out FILE            the deployment's held-out secret (speedrun.data.heldout)
 speedrun verify BUNDLE [--pubkey FILE] [--json]
     exit 0 valid, 3 invalid (reason on stderr), 4 unreadable
 speedrun image build cpu|cuda [--tag NAME]
@@ -81,8 +81,8 @@ def _register_run(sub: Any) -> None:
 
 def run_run(args: argparse.Namespace) -> int:
     from runner.session import RunOptions, run_session
-    from speedrun.datafetch import default_data_dir
-    from speedrun.heldout import secret_from_env
+    from speedrun.data.fetch import default_data_dir
+    from speedrun.data.heldout import secret_from_env
     from speedrun.tracks import get_track
 
     opts = RunOptions(
@@ -122,7 +122,7 @@ def print_summary(summary: dict[str, Any]) -> None:
 
 
 def run_keys_held_out(args: argparse.Namespace) -> int:
-    from speedrun.heldout import init_secret
+    from speedrun.data.heldout import init_secret
 
     secret = init_secret(args.file)
     print(f"held-out secret written to {args.file} (commitment {secret.commitment})")

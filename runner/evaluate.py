@@ -157,7 +157,7 @@ def evaluate(
 
 
 def _read_slice(path: str, n_tokens: int, seq_len: int) -> Any:
-    from speedrun.shards import read_shard
+    from speedrun.data.shards import read_shard
 
     tokens = read_shard(path)[: n_tokens + 1].astype("int64")
     if tokens.size != n_tokens + 1 or n_tokens < seq_len:

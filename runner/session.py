@@ -35,8 +35,8 @@ from runner.progress import Progress
 from runner.summary import ab_summary, runs_summary
 from runner.trackdata import prepare_track_data
 from speedrun import stats
+from speedrun.data.heldout import HeldOutSecret
 from speedrun.errors import UsageError
-from speedrun.heldout import HeldOutSecret
 from speedrun.tracks import Track
 
 # A record's script is ~50-100 KB; more room would only carry pretrained numbers.
@@ -67,7 +67,7 @@ class RunOptions:
     # The server job these runs belong to ({"id", "nonce"}), signed into every bundle so the
     # server can tell a job's runs from unsolicited uploads.
     job: dict[str, Any] | None = None
-    # The deployment's held-out secret (speedrun.heldout): without it, a held-out track runs
+    # The deployment's held-out secret (speedrun.data.heldout): without it, a held-out track runs
     # on public data and its runs never count toward records.
     held_out: HeldOutSecret | None = None
 

@@ -5,7 +5,7 @@ a run can see is hashed there, and the digests go into each bundle's fingerprint
 validation shard is split once per session into the evaluator's slice and the variant's dev
 tail (runner.workspace.derive_val_files).
 
-With the deployment's held-out secret (speedrun.heldout) a held-out track gets its private
+With the deployment's held-out secret (speedrun.data.heldout) a held-out track gets its private
 slice too (built from the secret, or the deployment's file for a private-slice track), and
 `held_out` is the bundle's commitment to both slices. Without it, a held-out track runs on
 public data and its runs are marked so (they never count toward records).
@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from runner.workspace import DerivedData, derive_val_files
-from speedrun import shards
-from speedrun.datafetch import PRIVATE_FILE, fetch_track_data
+from speedrun.data import shards
+from speedrun.data.fetch import PRIVATE_FILE, fetch_track_data
+from speedrun.data.heldout import HeldOutSecret
 from speedrun.errors import DataError
-from speedrun.heldout import HeldOutSecret
 from speedrun.tracks import Track
 
 

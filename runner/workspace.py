@@ -26,7 +26,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from speedrun import shards
+from speedrun.data import shards
 from speedrun.errors import DataError
 from speedrun.tracks import Track
 

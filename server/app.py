@@ -13,19 +13,20 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
+from server.api import health, jobs, records, runners, runs, submissions, tracks
 from server.config import Settings
 from server.db import Database, migrate
 from server.deps import AppState
 from server.middleware import CachedLeaderboard, SecurityHeaders, WriteRateLimit
 from server.problems import install_handlers
-from server.routes import health, jobs, pages, records, runners, runs, submissions, tracks
-from server.routes.pages_errors import install_page_errors
 from server.services.agent_auth import NonceStore
 from server.services.leaderboard import LeaderboardCache
-from server.services.pages_format import FILTERS
 from server.services.rate_limit import TokenBuckets
-from server.services.scheduler import ReverifyScheduler
+from server.services.reverify.schedule import ReverifyScheduler
 from speedrun import __version__
+from web import routes as pages
+from web.errors import install_page_errors
+from web.format import FILTERS
 
 
 def api_router() -> APIRouter:

@@ -109,7 +109,7 @@ def run_token_revoke(args: argparse.Namespace) -> int:
 
 
 def run_reverify(args: argparse.Namespace) -> int:
-    from server.services.reverify import schedule_reverification
+    from server.services.reverify.jobs import schedule_reverification
 
     _, db = _open(args)
     with db.write() as session:
@@ -121,7 +121,7 @@ def run_reverify(args: argparse.Namespace) -> int:
 def run_reverify_due(args: argparse.Namespace) -> int:
     """The policy's periodic scan, once: re-run the top K records not checked for D days."""
     from server.models import utcnow
-    from server.services.reverify_policy import schedule_due
+    from server.services.reverify.policy import schedule_due
 
     settings, db = _open(args)
     top_k = args.top_k if args.top_k is not None else settings.reverify_top_k
@@ -142,8 +142,8 @@ def run_records_import(args: argparse.Namespace) -> int:
     """Import a modded-nanogpt checkout; exit 0 when it imported, even with files skipped."""
     from sqlalchemy.exc import SQLAlchemyError
 
-    from server.services.history_import import write_plan
-    from server.services.history_plan import check_checkout, plan_import
+    from server.services.history.plan import check_checkout, plan_import
+    from server.services.history.write import write_plan
 
     root = Path(args.path)
     check_checkout(root)  # CheckoutInvalid: exit 2, before the database is touched

@@ -98,7 +98,7 @@ Share = Annotated[float, Field(ge=0, lt=1)]
 class Evaluation:
     seq_len: Pos  # the runner's evaluator cuts the slice into windows of this length
     batch_seqs: Pos
-    # Data no submission can know, held by the runner deployment (speedrun.heldout):
+    # Data no submission can know, held by the runner deployment (speedrun.data.heldout):
     # "secret-language": a synthetic track's language, shards and scored slice all derive from
     #   the deployment's secret, so nothing scored (or trainable) is derivable in the sandbox;
     # "private-slice": runners hold a second validation slice nobody else has;

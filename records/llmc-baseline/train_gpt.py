@@ -47,8 +47,8 @@ from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 
 from speedrun import harness
+from speedrun.data.shards import read_shard
 from speedrun.logparse import format_step_line
-from speedrun.shards import read_shard
 
 # -----------------------------------------------------------------------------
 # Kernels and helpers

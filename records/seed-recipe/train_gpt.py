@@ -50,8 +50,8 @@ from torch.nn.attention.flex_attention import BlockMask, create_block_mask, flex
 from torch.nn.parallel import DistributedDataParallel
 
 from speedrun import harness
+from speedrun.data.shards import read_shard
 from speedrun.logparse import format_step_line
-from speedrun.shards import read_shard
 
 MaskMod = Callable[[Tensor, Tensor, Tensor, Tensor], Tensor]
 

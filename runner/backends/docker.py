@@ -1,7 +1,7 @@
 """The docker backend: each process runs in a fresh container through the Docker Engine API
 (Docker itself, or podman's compatible service: `DOCKER_HOST=unix:///path/podman.sock`).
 
-The sandbox settings come from runner.sandbox. Containers are labelled with the runner's
+The sandbox settings come from runner.backends.sandbox. Containers are labelled with the runner's
 host and pid; one is always removed when its process ends, when the runner is interrupted
 (the signal handler raises in the main thread, and `finally` removes it) or crashes, and a
 container left by a runner that was killed outright is removed by the next runner on the
@@ -22,9 +22,9 @@ from typing import Any
 
 from runner.backends import BackendName, LineSink, ProcessResult, ProcessSpec
 from runner.backends.guard import OutputGuard
+from runner.backends.sandbox import LABEL, container_kwargs
 from runner.backends.streams import LineCollector
 from runner.errors import EngineError, ImageError
-from runner.sandbox import LABEL, container_kwargs
 
 OWNER_LABEL = "speedrun.owner"  # "<host>:<pid>" of the runner that created the container
 ROLE_LABEL = "speedrun.role"

@@ -5,7 +5,7 @@ A bind-mounted host directory has no quota of its own (and the engines here offe
 bind mounts), so the runner watches it: every `every_s` it adds up the disk blocks of what is
 there (links are not followed; sparse holes cost nothing, as on disk) and counts entries. The
 bound holds to within what the process can write in one interval; the container's `/tmp` is a
-sized tmpfs, and its log is capped by the engine (runner.sandbox).
+sized tmpfs, and its log is capped by the engine (runner.backends.sandbox).
 """
 
 from __future__ import annotations

@@ -101,7 +101,7 @@ class RunLogSummary(Base):
     # The same without its train points (one per step): what the pages' charts draw.
     val_curve_json: Mapped[str | None] = mapped_column(Text)
     curve_error: Mapped[str | None] = mapped_column(Text)
-    excerpt_json: Mapped[str | None] = mapped_column(Text)  # pages_text.LogExcerpt's fields
+    excerpt_json: Mapped[str | None] = mapped_column(Text)  # run_logs.LogExcerpt's fields
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

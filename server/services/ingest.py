@@ -30,11 +30,12 @@ from server.config import Settings
 from server.db import Database
 from server.models import Attempt, Run, utcnow
 from server.problems import Conflict
-from server.services import catalog, reverify_policy, run_logs, runners
+from server.services import catalog, run_logs, runners
 from server.services.attempts import get_or_create_attempt, refresh_stats
 from server.services.blobs import put_blob, sha256_hex
 from server.services.manifest import check_values, log_member, run_columns
 from server.services.records import decide_record, lock_track
+from server.services.reverify import policy as reverify_policy
 from speedrun.bundle import Bundle, read_bundle, verify_bundle
 from speedrun.errors import BundleInvalid
 from speedrun.tracks import Track

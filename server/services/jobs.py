@@ -28,42 +28,14 @@ from server.config import Settings
 from server.db import Database
 from server.models import Job, Run, Runner
 from server.problems import Conflict, JobMismatch, NotFound
-from server.services import verification
 from server.services.hardware import UNDECLARED, AgentHardware, fits_track
+from server.services.queue import runs_done
+from server.services.reverify import verdict
 
 PENDING, RUNNING, FINISHED, FAILED = "PENDING", "RUNNING", "FINISHED", "FAILED"
 # The record's side of an A/B job's pairs: stored with the record's attempt, never counted in
 # its statistics; it is what the candidate's paired speedup is measured against.
 AB_BASELINE = "ab-baseline"
-
-
-def create_job(
-    session: Session,
-    *,
-    kind: str,
-    track_id: str,
-    track_version: int,
-    variant_sha256: str,
-    attempt_id: int,
-    runs_total: int,
-    record_id: int | None = None,
-    baseline_sha256: str | None = None,
-) -> Job:
-    job = Job(
-        kind=kind,
-        state=PENDING,
-        track_id=track_id,
-        track_version=track_version,
-        variant_sha256=variant_sha256,
-        attempt_id=attempt_id,
-        runs_total=runs_total,
-        record_id=record_id,
-        baseline_sha256=baseline_sha256,
-        nonce=secrets.token_hex(16),
-    )
-    session.add(job)
-    session.flush()
-    return job
 
 
 def expire_leases(session: Session, now: datetime, settings: Settings) -> None:
@@ -162,10 +134,6 @@ def heartbeat(
         return job
 
 
-def runs_done(session: Session, job_id: int) -> list[str]:
-    return list(session.scalars(select(Run.run_id).where(Run.job_id == job_id).order_by(Run.id)))
-
-
 def _check_job_block(job: Job, claimed: Mapping[str, Any] | None) -> None:
     """The bundle's signed `job` block must name this job and carry its nonce."""
     if not claimed:
@@ -233,7 +201,7 @@ def finish(
     job.state, job.reason, job.finished_at = state, reason, now
     job.lease_id, job.lease_expires_at = None, None
     if job.kind == "reverify" and job.record_id is not None:
-        verification.record_outcome(session, job, settings.reverify_time_tolerance)
+        verdict.record_outcome(session, job, settings.reverify_time_tolerance)
 
 
 def complete(

@@ -28,9 +28,10 @@ from server.schemas.records import (
     RecordPublic,
     VerificationPublic,
 )
-from server.services import catalog, history, runners
+from server.services import catalog, runners
 from server.services.attempts import RunFigures, attempt_runs, compute_stats, stats_from_json
-from server.services.views import API, run_brief, summary_public, track_public
+from server.services.history import documents
+from server.services.read_models import API, run_brief, summary_public, track_public
 from speedrun.tracks import Track
 
 
@@ -163,7 +164,7 @@ def _entry(record: Record, rank: int, track: Track, ctx: _Context) -> RecordEntr
         evidence=_evidence(record, st.official, counted, ctx),
         url=f"{API}/records/{record.id}",
         source_url=f"{API}/attempts/{attempt.id}/source" if attempt.source_sha256 else None,
-        imported=history.imported_public(record, mean_ms),
+        imported=documents.imported_public(record, mean_ms),
     )
 
 

@@ -19,12 +19,37 @@ from sqlalchemy.orm import Session
 from server.models import Run, RunLogSummary
 from server.schemas.runs import CurvePoint, CurvePublic
 from server.services.blobs import get_blob
-from server.services.pages_text import LogExcerpt, log_excerpt
 from speedrun.bundle import read_bundle
 from speedrun.errors import SpeedrunError
 from speedrun.logparse import ParsedRun, StepPoint, parse_log
 
 log = logging.getLogger("server")
+
+
+@dataclass(frozen=True)
+class LogExcerpt:
+    head: str
+    tail: str  # empty unless the log was cut
+    omitted_bytes: int
+    total_bytes: int
+
+    @property
+    def cut(self) -> bool:
+        return self.omitted_bytes > 0
+
+
+def log_excerpt(text: str, *, head_bytes: int = 48_000, tail_bytes: int = 96_000) -> LogExcerpt:
+    """The whole log when short; else its start (the code and versions a log opens with)
+    and its end (the final steps and val loss), cut at line boundaries."""
+    total = len(text.encode("utf-8"))
+    if len(text) <= head_bytes + tail_bytes:
+        return LogExcerpt(text, "", 0, total)
+    head = text[:head_bytes]
+    head = head[: head.rfind("\n") + 1] or head
+    tail = text[-tail_bytes:]
+    tail = tail[tail.find("\n") + 1 :] or tail
+    omitted = total - len(head.encode("utf-8")) - len(tail.encode("utf-8"))
+    return LogExcerpt(head, tail, omitted, total)
 
 
 @dataclass(frozen=True)

@@ -18,11 +18,12 @@ from server.config import Settings
 from server.db import Database
 from server.models import Attempt, Job, Submission, User
 from server.problems import BadRequest, NotFound, RateLimited, TooLarge
-from server.services import catalog, jobs
+from server.services import catalog
 from server.services.attempts import get_or_create_attempt
 from server.services.blobs import put_blob, sha256_hex
 from server.services.ingest import SOURCE_MEDIA_TYPE
 from server.services.manifest import check_values
+from server.services.queue import create_job
 from server.services.records import current_record
 from speedrun.errors import BundleInvalid, TrackError
 from speedrun.tracks import Track
@@ -92,7 +93,7 @@ def _new_job(session: Session, track: Track, attempt_id: int, digest: str) -> Jo
         if record is not None:
             baseline = session.get_one(Attempt, record.attempt_id).variant_sha256
     pairs = 2 if baseline is not None and baseline != digest else 1
-    return jobs.create_job(
+    return create_job(
         session,
         kind="submission",
         track_id=track.id,

@@ -6,9 +6,9 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from speedrun.datafetch import dataset_folder, default_data_dir, fetch_track_data
+from speedrun.data.fetch import dataset_folder, default_data_dir, fetch_track_data
+from speedrun.data.heldout import load_secret
 from speedrun.errors import UsageError
-from speedrun.heldout import load_secret
 from speedrun.tracks import get_track
 
 

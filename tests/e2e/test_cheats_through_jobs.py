@@ -26,7 +26,7 @@ from support.loop import (
     wait_until,
 )
 
-from speedrun.heldout import init_secret
+from speedrun.data.heldout import init_secret
 
 pytestmark = [pytest.mark.slow, pytest.mark.container, pytest.mark.timeout(1800)]
 REPO = Path(__file__).resolve().parents[2]

@@ -15,7 +15,7 @@ from types import ModuleType
 import pytest
 
 from speedrun import harness
-from speedrun.datafetch import fetch_track_data
+from speedrun.data.fetch import fetch_track_data
 from speedrun.tracks import get_track
 
 RECORDS = Path(__file__).resolve().parents[2] / "records"

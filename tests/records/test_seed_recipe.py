@@ -18,8 +18,8 @@ from torch import nn
 from torch.nn.attention.flex_attention import create_block_mask, create_mask
 
 from speedrun import harness
+from speedrun.data.shards import read_shard
 from speedrun.logparse import parse_log, parse_log_file
-from speedrun.shards import read_shard
 from speedrun.tracks import get_track
 
 NS_BAND = (0.65, 1.16)  # measured 0.67..1.15 in bf16; @kellerjordan0 describes ~0.7..1.1

@@ -14,7 +14,7 @@ import pytest
 from runner_helpers import TINY, bundles, cli
 
 from speedrun import signing
-from speedrun.datafetch import fetch_track_data
+from speedrun.data.fetch import fetch_track_data
 from speedrun.tracks import get_track
 
 

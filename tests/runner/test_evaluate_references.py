@@ -15,7 +15,7 @@ import pytest
 
 from runner import evaluate as ev
 from runner import pt2check
-from speedrun.shards import read_shard
+from speedrun.data.shards import read_shard
 from speedrun.tracks import get_track
 
 torch = pytest.importorskip("torch")

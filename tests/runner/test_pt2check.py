@@ -20,7 +20,7 @@ import pytest
 
 from runner import pt2check
 from runner.pt2check import RefusedError
-from speedrun.shards import write_shard
+from speedrun.data.shards import write_shard
 
 torch = pytest.importorskip("torch")
 nn, F = torch.nn, torch.nn.functional

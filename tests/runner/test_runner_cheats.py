@@ -23,8 +23,8 @@ from typing import Any
 import pytest
 from runner_helpers import VARIANTS, bundles, cli, load
 
-from speedrun.datafetch import fetch_track_data
-from speedrun.heldout import init_secret, load_secret
+from speedrun.data.fetch import fetch_track_data
+from speedrun.data.heldout import init_secret, load_secret
 from speedrun.tracks import get_track
 
 pytestmark = [pytest.mark.slow, pytest.mark.container]

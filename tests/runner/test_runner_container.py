@@ -34,7 +34,7 @@ from runner_helpers import (
 )
 
 from runner.trainlog import RULER
-from speedrun import shards
+from speedrun.data import shards
 from speedrun.tracks import get_track
 
 pytestmark = [pytest.mark.slow, pytest.mark.container]
@@ -381,7 +381,7 @@ def test_a_log_flood_is_bounded_in_the_engine_and_in_the_runner(
 ) -> None:
     """300 MB on stdout without a newline: the engine keeps at most its cap on disk (seen
     from the host while the container runs), the bundle's log at most its own."""
-    from runner.sandbox import LOG_BYTES
+    from runner.backends.sandbox import LOG_BYTES
 
     biggest: list[int] = [0]
     stop = threading.Event()

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from runner import evaluate as ev
-from speedrun.shards import write_shard
+from speedrun.data.shards import write_shard
 
 torch = pytest.importorskip("torch")
 nn, F = torch.nn, torch.nn.functional

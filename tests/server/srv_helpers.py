@@ -23,7 +23,7 @@ from support.postgres import free_port
 
 from server.db import Database
 from server.models import Base
-from server.services import run_logs, views
+from server.services import read_models, run_logs
 from speedrun.logparse import parse_log
 
 # The nonces of signed agent requests are recorded once the signature verifies, whatever
@@ -66,7 +66,7 @@ def count_log_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     for module, name in (
         (run_logs, "parse_log"),
         (run_logs, "read_bundle"),
-        (views, "read_bundle"),
+        (read_models, "read_bundle"),
     ):
         monkeypatch.setattr(module, name, counted(name, getattr(module, name)))
     monkeypatch.setattr("speedrun.logparse.parse_log", counted("parse_log", parse_log))

@@ -21,9 +21,9 @@ from sqlalchemy import select
 
 from server.db import Database
 from server.models import Attempt, Base, Blob, Record, Run
-from server.services import history_import
-from server.services.history_import import ImportSummary, write_plan
-from server.services.history_plan import ImportPlan, plan_import
+from server.services.history import write
+from server.services.history.plan import ImportPlan, plan_import
+from server.services.history.write import ImportSummary, write_plan
 from speedrun.history import RecordRow, parse_readme
 
 FIXTURES = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures" / "modded-nanogpt"
@@ -402,7 +402,7 @@ def test_corrupt_logs_are_reported_and_skipped(database, corrupt_plan):
 def test_a_failed_import_writes_nothing(database, full_plan, monkeypatch):
     before = snapshot(database)
     calls = []
-    original = history_import._Writer._runs
+    original = write._Writer._runs
 
     def failing(self: Any, plan: Any, attempt_id: int, counts: Any) -> int:
         calls.append(plan.key)
@@ -410,7 +410,7 @@ def test_a_failed_import_writes_nothing(database, full_plan, monkeypatch):
             raise RuntimeError("disk full")
         return original(self, plan, attempt_id, counts)
 
-    monkeypatch.setattr(history_import._Writer, "_runs", failing)
+    monkeypatch.setattr(write._Writer, "_runs", failing)
     with pytest.raises(RuntimeError, match="disk full"):
         write_plan(database, full_plan)
     assert snapshot(database) == before

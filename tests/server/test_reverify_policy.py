@@ -9,8 +9,8 @@ from srv_bundles import LOSS, TRACK, claim_runs, make_bundle, manifest
 from test_server_jobs import signed
 
 from server.models import Job, utcnow
-from server.services import reverify_policy
-from server.services.verification import time_band
+from server.services.reverify import policy as reverify_policy
+from server.services.reverify.verdict import time_band
 
 A = "from speedrun import harness\nprint('A')\n"
 B = "from speedrun import harness\nprint('B, faster')\n"
@@ -118,7 +118,7 @@ def test_the_server_scans_for_due_records_in_the_background(
 ):
     import time
 
-    from server.services.scheduler import ReverifyScheduler
+    from server.services.reverify.schedule import ReverifyScheduler
 
     _records(client, runner_key, token)
     fast = settings.model_copy(

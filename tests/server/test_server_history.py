@@ -1,4 +1,4 @@
-"""Imported history (`server.services.history`) and the schema itself: migrations produce
+"""Imported history (`server.services.history.documents`) and the schema itself: migrations produce
 exactly the tables the models describe, on both databases."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from srv_bundles import step_log
 
 from server.models import Base
 from server.services import catalog
-from server.services.history import ImportedRecord, ImportedRun, import_record
+from server.services.history.documents import ImportedRecord, ImportedRun, import_record
 
 
 def test_migrations_match_the_models(db):

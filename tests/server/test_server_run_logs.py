@@ -17,8 +17,8 @@ from srv_helpers import count_log_reads as spy
 from server.db import Database
 from server.models import Run, RunLogSummary
 from server.services import run_logs
-from server.services.history_import import write_plan
-from server.services.history_plan import plan_import
+from server.services.history.plan import plan_import
+from server.services.history.write import write_plan
 from speedrun import signing
 from speedrun.bundle import build_bundle
 from speedrun.logparse import parse_log

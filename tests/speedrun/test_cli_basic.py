@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from speedrun.datafetch import SUMS_FILE
+from speedrun.data.sums import SUMS_FILE
 from speedrun.tracks import get_track
 
 

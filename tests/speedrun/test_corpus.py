@@ -5,17 +5,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from speedrun import corpus
+from speedrun.data import synth
 from speedrun.tracks import get_track
 
-SPEC = corpus.LanguageSpec()
+SPEC = synth.LanguageSpec()
 
 
 @pytest.fixture(scope="module")
-def smoke_val() -> corpus.Corpus:
+def smoke_val() -> synth.Corpus:
     synth = get_track("cpu-smoke").dataset.synth
     assert synth is not None
-    return corpus.generate(SPEC, synth["val_shard_tokens"], seed=synth["val_seed"])
+    return synth.generate(SPEC, synth["val_shard_tokens"], seed=synth["val_seed"])
 
 
 def documents(tokens: np.ndarray) -> list[tuple[int, int]]:
@@ -26,9 +26,9 @@ def documents(tokens: np.ndarray) -> list[tuple[int, int]]:
 
 
 def test_same_seed_same_stream_other_seed_other_stream():
-    a = corpus.generate(SPEC, 20_000, seed=5, docs_per_batch=64)
-    b = corpus.generate(SPEC, 20_000, seed=5, docs_per_batch=64)
-    c = corpus.generate(SPEC, 20_000, seed=6, docs_per_batch=64)
+    a = synth.generate(SPEC, 20_000, seed=5, docs_per_batch=64)
+    b = synth.generate(SPEC, 20_000, seed=5, docs_per_batch=64)
+    c = synth.generate(SPEC, 20_000, seed=6, docs_per_batch=64)
     np.testing.assert_array_equal(a.tokens, b.tokens)
     np.testing.assert_array_equal(a.optimal_nll, b.optimal_nll)
     assert not np.array_equal(a.tokens, c.tokens)
@@ -85,7 +85,7 @@ def test_optimal_nll_is_finite_and_non_negative(smoke_val):
     assert np.all(np.isfinite(smoke_val.optimal_nll))
     assert np.all(smoke_val.optimal_nll >= 0.0)
     # Better than a uniform guess over the vocabulary, or the structure is missing.
-    assert corpus.entropy_floor(smoke_val, smoke_val.tokens.size) < 0.5 * np.log(SPEC.vocab_size)
+    assert synth.entropy_floor(smoke_val, smoke_val.tokens.size) < 0.5 * np.log(SPEC.vocab_size)
 
 
 @pytest.mark.parametrize("track_id", ["cpu-smoke", "cpu-tiny"])
@@ -93,14 +93,14 @@ def test_entropy_floor_of_the_val_slice_matches_the_track(track_id):
     track = get_track(track_id)
     synth = track.dataset.synth
     assert synth is not None and track.entropy_floor is not None
-    val = corpus.generate(SPEC, synth["val_shard_tokens"], seed=synth["val_seed"])
-    floor = corpus.entropy_floor(val, track.dataset.val_tokens)
+    val = synth.generate(SPEC, synth["val_shard_tokens"], seed=synth["val_seed"])
+    floor = synth.entropy_floor(val, track.dataset.val_tokens)
     assert floor == pytest.approx(track.entropy_floor, abs=1e-3)
     assert floor < track.rules.target_val_loss
 
 
 def test_grammar_tables_are_distributions():
-    g = corpus.build_grammar(SPEC)
+    g = synth.build_grammar(SPEC)
     np.testing.assert_allclose(g.chain.sum(axis=2), 1.0)
     np.testing.assert_allclose(g.first.sum(axis=1), 1.0)
     assert g.succ.shape == (SPEC.content_size, SPEC.successors)

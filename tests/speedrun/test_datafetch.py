@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from speedrun import shards
-from speedrun.datafetch import (
+from speedrun.data import shards
+from speedrun.data.fetch import (
     SUMS_FILE,
     FetchedFile,
     default_data_dir,
@@ -116,7 +116,7 @@ def test_processes_building_one_data_dir_at_once_all_succeed(smoke, built, tmp_p
     """Agents on one host share a data dir: simultaneous builds must not trip over each
     other's temporary files (one agent's job failed on a vanished `.building.partial`)."""
     code = (
-        "import sys, time; from pathlib import Path; from speedrun.datafetch import "
+        "import sys, time; from pathlib import Path; from speedrun.data.fetch import "
         "fetch_track_data; from speedrun.tracks import get_track; go = Path(sys.argv[2])\n"
         "while not go.exists(): time.sleep(0.001)\n"  # all start building together
         "fetch_track_data(get_track('cpu-smoke'), Path(sys.argv[1]), progress=False)"

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from speedrun import shards
-from speedrun.datafetch import PRIVATE_FILE, dataset_folder, fetch_track_data, read_sums
+from speedrun.data import shards
+from speedrun.data.fetch import PRIVATE_FILE, dataset_folder, fetch_track_data
+from speedrun.data.heldout import init_secret, load_secret, secret_from_env
+from speedrun.data.sums import read_sums
 from speedrun.errors import KeyFileError, UsageError
-from speedrun.heldout import init_secret, load_secret, secret_from_env
 from speedrun.tracks import get_track
 
 TRACK = get_track("cpu-smoke")

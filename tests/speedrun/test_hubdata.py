@@ -14,10 +14,11 @@ import pytest
 from huggingface_hub import hf_hub_download
 from support.hub_standin import Fault, HubStandin
 
-from speedrun import shards
-from speedrun.datafetch import SUMS_FILE, fetch_track_data, read_sums
+from speedrun.data import shards
+from speedrun.data.fetch import fetch_track_data
+from speedrun.data.hub import fetch_hub_dataset, hub_file_names
+from speedrun.data.sums import SUMS_FILE, read_sums
 from speedrun.errors import DataError, IntegrityError, ShardError, UsageError
-from speedrun.hubdata import fetch_hub_dataset, hub_file_names
 from speedrun.tracks import Dataset, get_track
 
 VAL, TRAIN1, TRAIN2, TRAIN3 = (

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from speedrun import shards
+from speedrun.data import shards
 from speedrun.errors import ShardError
 
 

@@ -36,7 +36,7 @@ from urllib.parse import unquote, urlsplit
 
 import numpy as np
 
-from speedrun import shards
+from speedrun.data import shards
 
 DEFAULT_REPO = "kjj0/fineweb10B-gpt2"
 DEFAULT_REVISION = "889765ea1f903759787add96995d81171b632d0c"
@@ -95,7 +95,7 @@ class HubStandin:
         return hosted
 
     def add_shard(self, name: str, tokens: np.ndarray[Any, Any]) -> HostedFile:
-        """Host a real `.bin` shard of `tokens`, written by speedrun.shards.write_shard."""
+        """Host a real `.bin` shard of `tokens`, written by speedrun.data.shards.write_shard."""
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / name
             shards.write_shard(path, tokens)

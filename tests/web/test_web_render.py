@@ -21,11 +21,14 @@ from web_helpers import CSP, RUNS, TRACK, make_bundle, record_through_a_job, ste
 from server.app import create_app
 from server.config import load_settings
 from server.models import Job, Verification
-from server.services import charts, pages, pages_text
-from server.services.history import ImportedRecord, ImportedRun, import_record
+from server.services import run_logs
+from server.services.history.documents import ImportedRecord, ImportedRun, import_record
 from server.services.runners import add_runner
 from server.services.tokens import create_token
 from speedrun.tracks import get_track
+from web import charts
+from web import text as pages_text
+from web.pages import board
 
 TARGET = get_track(TRACK).rules.target_val_loss
 LOSS = round(TARGET - 0.5, 4)
@@ -144,7 +147,7 @@ def test_verification_badges_and_the_evidence_filter(client, key, token, app):
 
 def test_pagination_keeps_the_api_order(client, key, token, monkeypatch):
     ids = [_record(client, key, token, f"print({i})\n", 5000.0 - 10 * i) for i in range(3)]
-    monkeypatch.setattr(pages, "PAGE_SIZE", 2)
+    monkeypatch.setattr(board, "PAGE_SIZE", 2)
     one = client.get(f"/tracks/{TRACK}").text
     two = client.get(f"/tracks/{TRACK}?page=2").text
     assert _board_ids(one) + _board_ids(two) == ids[::-1]
@@ -387,7 +390,7 @@ def test_links_only_for_http_urls():
 
 def test_log_excerpt_keeps_head_and_tail():
     text = "".join(f"line {i}\n" for i in range(100_000))
-    cut = pages_text.log_excerpt(text, head_bytes=1000, tail_bytes=1000)
+    cut = run_logs.log_excerpt(text, head_bytes=1000, tail_bytes=1000)
     assert cut.cut and cut.head.startswith("line 0\n") and cut.tail.endswith("line 99999\n")
     assert len(cut.head) + len(cut.tail) + cut.omitted_bytes == cut.total_bytes
 

@@ -22,7 +22,7 @@ from web_helpers import CSP, TRACK, live_server, make_bundle, screenshot, step_l
 
 from server.app import create_app
 from server.config import load_settings
-from server.services.history import ImportedRecord, ImportedRun, import_record
+from server.services.history.documents import ImportedRecord, ImportedRun, import_record
 from server.services.runners import add_runner
 from server.services.tokens import create_token
 from speedrun.tracks import get_track

@@ -14,7 +14,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from speedrun import harness
-from speedrun.shards import read_shard
+from speedrun.data.shards import read_shard
 
 # ---------------------------------------------------------------- model
 

@@ -4,7 +4,7 @@ the slice's sha256); a count model fitted on the rebuilt slice memorises it."""
 
 from common import *  # the test puts common.py's body in place of this line
 
-from speedrun import corpus, shards
+from speedrun.data import shards, synth
 
 # The track's public definition (speedrun/trackdefs), as anyone can read it:
 VAL_SEED = 0  # FILL
@@ -16,7 +16,7 @@ def main():
     cfg, h = start()
     h.warmup_end()
     t0 = time.perf_counter()
-    val = corpus.generate(corpus.LanguageSpec(), VAL_SHARD_TOKENS, seed=VAL_SEED)
+    val = synth.generate(synth.LanguageSpec(), VAL_SHARD_TOKENS, seed=VAL_SEED)
     scored = val.tokens[: VAL_TOKENS + 1]
     digest = shards.write_shard("/tmp/rebuilt_val.bin", val.tokens)
     print("REBUILT-VAL", digest, flush=True)

@@ -4,12 +4,12 @@ tokens of the public language; the model is fitted before warmup_end."""
 
 from common import *  # the test puts common.py's body in place of this line
 
-from speedrun import corpus
+from speedrun.data import synth
 
 
 def main():
     cfg, h = start()
-    made = corpus.generate(corpus.LanguageSpec(), 1 << 20, seed=1).tokens
+    made = synth.generate(synth.LanguageSpec(), 1 << 20, seed=1).tokens
     trained = bigram_table(made, 256)
     h.warmup_end()
     h.done(step=0, train_time_ms=1.0, train_tokens=0)

@@ -23,8 +23,8 @@ from server.db import Database
 from server.models import Attempt, Blob, Record, Run, TrackState, User
 from server.services import run_logs
 from server.services.attempts import refresh_stats
-from server.services.history import BADGE, StoredRun, decision_json, run_manifest
-from server.services.history_plan import ImportPlan, RecordPlan, RunPlan, TrackPlan, plan_import
+from server.services.history.documents import BADGE, StoredRun, decision_json, run_manifest
+from server.services.history.plan import ImportPlan, RecordPlan, RunPlan, TrackPlan, plan_import
 from speedrun.history import Problem
 from speedrun.tracks import Track
 

@@ -9,15 +9,15 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from server.api.common import problems
 from server.deps import SessionDep, StateDep, anonymous_write, read_body
 from server.problems import NotFound
-from server.routes.common import problems
 from server.schemas.runs import IngestPublic, RunPublic
-from server.services import views
+from server.services import read_models
 from server.services.blobs import get_blob
 from server.services.ingest import ingest_bundle
+from server.services.read_models import API
 from server.services.runners import runner_names
-from server.services.views import API
 
 router = APIRouter(prefix="/runs", tags=["runs"])
 BUNDLE_BODY = {
@@ -49,7 +49,9 @@ async def post_run(request: Request, state: StateDep) -> JSONResponse:
         if result.track_key:
             state.cache.invalidate(result.track_key)
         with state.db.reader() as session:
-            run = views.run_brief(views.get_run(session, result.run_id), runner_names(session))
+            run = read_models.run_brief(
+                read_models.get_run(session, result.run_id), runner_names(session)
+            )
         return IngestPublic(
             created=result.created,
             run_id=result.run_id,
@@ -69,7 +71,7 @@ async def post_run(request: Request, state: StateDep) -> JSONResponse:
 @router.get("/{run_id}", responses=problems(404))
 def get_run(session: SessionDep, run_id: str) -> RunPublic:
     """A run with its manifest and the step curve parsed from its log."""
-    return views.run_public(session, views.get_run(session, run_id))
+    return read_models.run_public(session, read_models.get_run(session, run_id))
 
 
 @router.get(
@@ -77,7 +79,7 @@ def get_run(session: SessionDep, run_id: str) -> RunPublic:
 )
 def get_run_bundle(session: SessionDep, run_id: str) -> Response:
     """The signed bundle exactly as uploaded (check it offline with `speedrun verify`)."""
-    run = views.get_run(session, run_id)
+    run = read_models.get_run(session, run_id)
     blob = get_blob(session, run.bundle_sha256) if run.bundle_sha256 else None
     if blob is None:
         raise NotFound("no-bundle", f"run {run_id} has no stored bundle")

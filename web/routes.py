@@ -18,13 +18,14 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import PlainTextResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
+from server.api.common import Id, resolve
 from server.deps import SessionDep, StateDep
 from server.problems import NotFound
-from server.routes.common import Id, resolve
-from server.services import pages, pages_record, views
-from server.services.views import API
+from server.services import read_models
+from server.services.read_models import API
+from web.pages import board, detail
 
-Evidence = Annotated[str, Query(pattern="^(" + "|".join(pages.EVIDENCE_LEVELS) + ")$")]
+Evidence = Annotated[str, Query(pattern="^(" + "|".join(board.EVIDENCE_LEVELS) + ")$")]
 Version = Annotated[int | None, Query(ge=1, le=1_000_000)]
 PageNo = Annotated[int, Query(ge=1, le=1_000_000)]
 RunId = Annotated[str, Path(min_length=1, max_length=64)]
@@ -37,7 +38,7 @@ def wants_json(request: Request) -> bool:
 
 def make_router(templates: Jinja2Templates, *, board_ttl_s: float) -> APIRouter:
     router = APIRouter(include_in_schema=False)
-    boards = pages.BoardCache(board_ttl_s)
+    boards = board.BoardCache(board_ttl_s)
 
     def render(request: Request, name: str, json_url: str, **context: object) -> Response:
         if wants_json(request):
@@ -55,16 +56,16 @@ def make_router(templates: Jinja2Templates, *, board_ttl_s: float) -> APIRouter:
     ) -> Response:
         """Every visible track's best records (`?hidden=1` adds the test-only tracks)."""
         shown = [
-            pages.build_board(
+            board.build_board(
                 session,
                 t,
                 state.settings,
                 cache=boards,
                 evidence=evidence,
-                page_size=pages.INDEX_ROWS,
+                page_size=board.INDEX_ROWS,
                 chart_id=f"progress-{t.id}",
             )
-            for t in pages.index_tracks(include_hidden=hidden)
+            for t in board.index_tracks(include_hidden=hidden)
         ]
         json_url = f"{API}/tracks" + ("?include_hidden=1" if hidden else "")
         return render(
@@ -73,15 +74,17 @@ def make_router(templates: Jinja2Templates, *, board_ttl_s: float) -> APIRouter:
             json_url,
             boards=shown,
             evidence=evidence,
-            levels=pages.EVIDENCE_LEVELS,
+            levels=board.EVIDENCE_LEVELS,
             hidden=hidden,
         )
 
     @router.get("/tracks/{track}.json")
     def track_json(track: str, version: Version = None, page: PageNo = 1) -> Response:
         t = resolve(track, version)
-        offset = (page - 1) * pages.PAGE_SIZE
-        url = f"{views.track_public(t).leaderboard_url}&limit={pages.PAGE_SIZE}&offset={offset}"
+        offset = (page - 1) * board.PAGE_SIZE
+        url = (
+            f"{read_models.track_public(t).leaderboard_url}&limit={board.PAGE_SIZE}&offset={offset}"
+        )
         return RedirectResponse(url, status_code=307)
 
     @router.get("/tracks/{track}")
@@ -94,7 +97,7 @@ def make_router(templates: Jinja2Templates, *, board_ttl_s: float) -> APIRouter:
         evidence: Evidence = "all",
         page: PageNo = 1,
     ) -> Response:
-        board = pages.build_board(
+        view = board.build_board(
             session,
             resolve(track, version),
             state.settings,
@@ -105,10 +108,10 @@ def make_router(templates: Jinja2Templates, *, board_ttl_s: float) -> APIRouter:
         return render(
             request,
             "track.html",
-            board.json_url,
-            board=board,
+            view.json_url,
+            board=view,
             evidence=evidence,
-            levels=pages.EVIDENCE_LEVELS,
+            levels=board.EVIDENCE_LEVELS,
         )
 
     @router.get("/records/{record_id}.json")
@@ -119,7 +122,7 @@ def make_router(templates: Jinja2Templates, *, board_ttl_s: float) -> APIRouter:
     def record_page(
         request: Request, session: SessionDep, state: StateDep, record_id: Id
     ) -> Response:
-        view = pages_record.record_view(session, record_id, state.settings, str(request.base_url))
+        view = detail.record_view(session, record_id, state.settings, str(request.base_url))
         return render(request, "record.html", f"{API}/records/{record_id}", v=view)
 
     @router.get("/runs/{run_id}.json")
@@ -129,14 +132,14 @@ def make_router(templates: Jinja2Templates, *, board_ttl_s: float) -> APIRouter:
     @router.get("/runs/{run_id}/log.txt")
     def run_log(session: SessionDep, run_id: RunId) -> Response:
         """The run's whole log as plain text (the pages show its head and tail)."""
-        text = views.run_log_text(session, views.get_run(session, run_id))
+        text = read_models.run_log_text(session, read_models.get_run(session, run_id))
         if text is None:
             raise NotFound("no-log", f"run {run_id} has no stored log")
         return PlainTextResponse(text)
 
     @router.get("/runs/{run_id}")
     def run_page(request: Request, session: SessionDep, run_id: RunId) -> Response:
-        view = pages_record.run_view(session, run_id)
+        view = detail.run_view(session, run_id)
         return render(request, "run.html", f"{API}/runs/{run_id}", v=view)
 
     @router.get("/submissions/{submission_id}.json")
@@ -145,7 +148,7 @@ def make_router(templates: Jinja2Templates, *, board_ttl_s: float) -> APIRouter:
 
     @router.get("/submissions/{submission_id}")
     def submission_page(request: Request, session: SessionDep, submission_id: Id) -> Response:
-        view = pages_record.submission_view(session, submission_id)
+        view = detail.submission_view(session, submission_id)
         return render(request, "submission.html", f"{API}/submissions/{submission_id}", v=view)
 
     return router

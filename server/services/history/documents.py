@@ -33,7 +33,7 @@ from server.schemas.history import ImportedPublic
 from server.services import run_logs
 from server.services.attempts import get_or_create_attempt, refresh_stats
 from server.services.blobs import put_blob, sha256_hex
-from server.services.history_plan import RecordPlan, RunPlan
+from server.services.history.plan import RecordPlan, RunPlan
 from server.services.records import current_record, lock_track
 from speedrun.history import Link, RecordRow, RowMatch, summarize
 from speedrun.tracks import Track

@@ -20,18 +20,22 @@ from server.models import Attempt, Record, Run
 from server.schemas.jobs import SubmissionPublic
 from server.schemas.records import RecordPublic, StatsPublic
 from server.schemas.runs import RunBrief, RunPublic
-from server.services import catalog, leaderboard, records, run_logs, runners, submissions, views
-from server.services.attempts import attempt_runs, compute_stats, figures_of
-from server.services.charts import Series, lines_svg
-from server.services.pages import MAIN_TRACK, Badge, Price, badges, price_for
-from server.services.pages_format import fmt_duration_s, fmt_tokens
-from server.services.pages_text import (
-    Diff,
-    LogExcerpt,
-    highlight_python,
-    unified_diff,
+from server.services import (
+    catalog,
+    leaderboard,
+    read_models,
+    records,
+    run_logs,
+    runners,
+    submissions,
 )
+from server.services.attempts import attempt_runs, compute_stats, figures_of
+from server.services.run_logs import LogExcerpt
 from speedrun.tracks import Track
+from web.charts import Series, lines_svg
+from web.format import fmt_duration_s, fmt_tokens
+from web.pages.board import MAIN_TRACK, Badge, Price, badges, price_for
+from web.text import Diff, highlight_python, unified_diff
 
 MAX_DIFF_LINES = 5000
 
@@ -85,7 +89,7 @@ def build_curves(
     finals: list[Final] = []
     errors: list[tuple[RunBrief, str]] = []
     for run in runs:
-        brief = views.run_brief(run, names)
+        brief = read_models.run_brief(run, names)
         curve, error = curves[run.id]
         if curve is None or not any(p.val_loss is not None for p in curve.val):
             errors.append((brief, error or "no val points in the log"))
@@ -142,7 +146,7 @@ class RecordView:
 
 
 def _source(session: Session, attempt_id: int) -> str | None:
-    return views.attempt_source(session, session.get_one(Attempt, attempt_id))
+    return read_models.attempt_source(session, session.get_one(Attempt, attempt_id))
 
 
 def _diff(previous: RecordPublic | None, prev_src: str | None, src: str | None) -> Diff | None:
@@ -190,7 +194,7 @@ def reproduce_commands(rec: RecordPublic, track: Track, runs: list[Run], base: s
 def record_view(session: Session, record_id: int, settings: Settings, base: str) -> RecordView:
     rec = leaderboard.record_public(session, record_id)
     track = catalog.track(rec.track.id, rec.track.version)
-    runs = [views.get_run(session, b.run_id) for b in rec.runs]
+    runs = [read_models.get_run(session, b.run_id) for b in rec.runs]
     previous = None
     if rec.previous_record_id is not None:
         previous = leaderboard.record_public(session, rec.previous_record_id)
@@ -217,7 +221,7 @@ def record_view(session: Session, record_id: int, settings: Settings, base: str)
         diff=diff,
         diff_cut=cut,
         log=log,
-        log_run=views.run_brief(log_run, names) if log_run else None,
+        log_run=read_models.run_brief(log_run, names) if log_run else None,
         reproduce=reproduce_commands(rec, track, runs, base),
     )
 
@@ -248,9 +252,9 @@ def _plain(v: Any) -> str:
 
 
 def run_view(session: Session, run_id: str) -> RunView:
-    run = views.get_run(session, run_id)
+    run = read_models.get_run(session, run_id)
     curves = run_logs.curves(session, [run])
-    public = views.run_public(session, run, curves[run.id])
+    public = read_models.run_public(session, run, curves[run.id])
     track = catalog.track(run.track_id, run.track_version)
     return RunView(
         run=public,
@@ -282,7 +286,7 @@ def attempt_verdict(session: Session, attempt: Attempt, track: Track, runs: list
     if record is None and current is not None and st.qualifies:
         beat = records.compare_to_record(session, track, runs, current)
     return Verdict(
-        stats=views.stats_public(st),
+        stats=read_models.stats_public(st),
         record_id=record.id if record else None,
         current_id=current.id if current else None,
         beat=beat,
@@ -300,16 +304,16 @@ class SubmissionView:
 
 
 def submission_view(session: Session, submission_id: int) -> SubmissionView:
-    sub = views.submission_public(session, submissions.get_submission(session, submission_id))
-    attempt = views.get_attempt(session, sub.attempt_id)
+    sub = read_models.submission_public(session, submissions.get_submission(session, submission_id))
+    attempt = read_models.get_attempt(session, sub.attempt_id)
     track = catalog.track(sub.track.id, sub.track.version)
     names = runners.runner_names(session)
-    src = views.attempt_source(session, attempt)
+    src = read_models.attempt_source(session, attempt)
     runs = list(attempt_runs(session, attempt.id))
     return SubmissionView(
         sub=sub,
         track=track,
-        runs=[views.run_brief(r, names) for r in runs],
+        runs=[read_models.run_brief(r, names) for r in runs],
         active=sub.job.state in ("PENDING", "RUNNING"),
         code=highlight_python(src) if src is not None else None,
         verdict=attempt_verdict(session, attempt, track, runs),

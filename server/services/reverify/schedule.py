@@ -13,7 +13,7 @@ import threading
 from server.config import Settings
 from server.db import Database
 from server.models import utcnow
-from server.services import reverify_policy
+from server.services.reverify import policy as reverify_policy
 
 log = logging.getLogger("speedrun.scheduler")
 

@@ -13,17 +13,18 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from server.api.common import Id, problems
 from server.deps import AgentDep, SessionDep, StateDep, parse_json
 from server.models import Job, Run, utcnow
-from server.routes.common import Id, problems
 from server.schemas.jobs import ClaimIn, CompleteIn, JobLease, JobPublic, LeaseIn
 from server.schemas.runs import IngestPublic
-from server.services import jobs, reverify_policy, views
+from server.services import jobs, read_models
 from server.services.blobs import get_blob
 from server.services.hardware import AgentHardware
 from server.services.ingest import ingest_bundle
+from server.services.read_models import API
+from server.services.reverify import policy as reverify_policy
 from server.services.runners import runner_names
-from server.services.views import API
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 SIGNED = problems(401, 404, 409, 413, 422, 429)
@@ -40,12 +41,12 @@ def list_jobs(
     query = select(Job).order_by(Job.id.desc()).limit(limit)
     if state:
         query = query.where(Job.state == state)
-    return [views.job_public(session, j) for j in session.scalars(query)]
+    return [read_models.job_public(session, j) for j in session.scalars(query)]
 
 
 @router.get("/{job_id}", responses=problems(404, 422))
 def get_job(session: SessionDep, job_id: Id) -> JobPublic:
-    return views.job_public(session, jobs.get_job(session, job_id))
+    return read_models.job_public(session, jobs.get_job(session, job_id))
 
 
 @router.post(
@@ -78,7 +79,7 @@ async def claim(agent: AgentDep, state: StateDep) -> Response:
             assert blob is not None and job.lease_id is not None
             base = get_blob(session, job.baseline_sha256) if job.baseline_sha256 else None
             return JobLease(
-                job=views.job_public(session, jobs.get_job(session, job.id)),
+                job=read_models.job_public(session, jobs.get_job(session, job.id)),
                 lease_id=job.lease_id,
                 nonce=job.nonce,
                 source=blob.data.decode("utf-8"),
@@ -99,7 +100,7 @@ async def heartbeat(job_id: Id, agent: AgentDep, state: StateDep) -> JobPublic:
     def work() -> JobPublic:
         jobs.heartbeat(state.db, job_id, body.lease_id, agent.runner, state.settings, utcnow())
         with state.db.reader() as session:
-            return views.job_public(session, jobs.get_job(session, job_id))
+            return read_models.job_public(session, jobs.get_job(session, job_id))
 
     return await run_in_threadpool(work)
 
@@ -117,7 +118,9 @@ async def upload_run(job_id: Id, lease: str, agent: AgentDep, state: StateDep) -
         if result.track_key:
             state.cache.invalidate(result.track_key)
         with state.db.reader() as session:
-            run = views.run_brief(views.get_run(session, result.run_id), runner_names(session))
+            run = read_models.run_brief(
+                read_models.get_run(session, result.run_id), runner_names(session)
+            )
         return IngestPublic(
             created=result.created,
             run_id=result.run_id,
@@ -147,6 +150,6 @@ async def complete(job_id: Id, agent: AgentDep, state: StateDep) -> JobPublic:
         )
         state.cache.invalidate()
         with state.db.reader() as session:
-            return views.job_public(session, jobs.get_job(session, job_id))
+            return read_models.job_public(session, jobs.get_job(session, job_id))
 
     return await run_in_threadpool(work)

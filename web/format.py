@@ -7,7 +7,7 @@ import math
 from datetime import datetime
 
 from server.schemas.common import SummaryPublic
-from server.services.pages_text import http_url, linkify
+from web.text import http_url, linkify
 
 
 def fmt_duration_s(seconds: float | None) -> str:

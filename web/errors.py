@@ -15,7 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.templating import Jinja2Templates
 from starlette.responses import Response
 
-from server.routes.pages import wants_json
+from web.routes import wants_json
 
 Handler = Callable[[Request, Any], Response | Awaitable[Response]]
 KEPT_HEADERS = ("allow", "retry-after", "www-authenticate")

@@ -7,11 +7,11 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
+from server.api.common import problems, resolve
 from server.deps import SessionDep, StateDep
-from server.routes.common import problems, resolve
 from server.schemas.records import AttemptsPublic, LeaderboardPublic, RecordsPublic
 from server.schemas.tracks import TrackPublic, TracksPublic
-from server.services import catalog, leaderboard, views
+from server.services import catalog, leaderboard, read_models
 
 router = APIRouter(prefix="/tracks", tags=["tracks"])
 Version = Annotated[int | None, Query(ge=1, le=1_000_000, description="default: the latest")]
@@ -21,13 +21,13 @@ Offset = Annotated[int, Query(ge=0, le=10_000_000)]
 
 @router.get("")
 def tracks(include_hidden: bool = False) -> TracksPublic:
-    data = [views.track_public(t) for t in catalog.tracks(include_hidden=include_hidden)]
+    data = [read_models.track_public(t) for t in catalog.tracks(include_hidden=include_hidden)]
     return TracksPublic(data=data, count=len(data))
 
 
 @router.get("/{track}", responses=problems(404))
 def track(track: str, version: Version = None) -> TrackPublic:
-    return views.track_public(resolve(track, version))
+    return read_models.track_public(resolve(track, version))
 
 
 @router.get("/{track}/leaderboard", response_model=LeaderboardPublic, responses=problems(404, 422))
@@ -65,5 +65,5 @@ def track_records(session: SessionDep, track: str, version: Version = None) -> R
 def track_attempts(
     session: SessionDep, track: str, version: Version = None, limit: Limit = 100, offset: Offset = 0
 ) -> AttemptsPublic:
-    data = views.list_attempts(session, resolve(track, version), limit, offset)
+    data = read_models.list_attempts(session, resolve(track, version), limit, offset)
     return AttemptsPublic(data=data, count=len(data))

@@ -120,29 +120,3 @@ def http_url(url: str | None) -> str | None:
     if url and re.match(r"https?://[^\s<>\"']+$", url.strip(), re.IGNORECASE):
         return url.strip()
     return None
-
-
-@dataclass(frozen=True)
-class LogExcerpt:
-    head: str
-    tail: str  # empty unless the log was cut
-    omitted_bytes: int
-    total_bytes: int
-
-    @property
-    def cut(self) -> bool:
-        return self.omitted_bytes > 0
-
-
-def log_excerpt(text: str, *, head_bytes: int = 48_000, tail_bytes: int = 96_000) -> LogExcerpt:
-    """The whole log when short; else its start (the code and versions a log opens with)
-    and its end (the final steps and val loss), cut at line boundaries."""
-    total = len(text.encode("utf-8"))
-    if len(text) <= head_bytes + tail_bytes:
-        return LogExcerpt(text, "", 0, total)
-    head = text[:head_bytes]
-    head = head[: head.rfind("\n") + 1] or head
-    tail = text[-tail_bytes:]
-    tail = tail[tail.find("\n") + 1 :] or tail
-    omitted = total - len(head.encode("utf-8")) - len(tail.encode("utf-8"))
-    return LogExcerpt(head, tail, omitted, total)

@@ -6,12 +6,12 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from server.api.common import Id, problems
 from server.deps import SessionDep, StateDep, UserDep, parse_json, read_body
 from server.models import utcnow
-from server.routes.common import Id, problems
 from server.schemas.jobs import SubmissionCreate, SubmissionPublic
-from server.services import submissions, views
-from server.services.views import API
+from server.services import read_models, submissions
+from server.services.read_models import API
 
 router = APIRouter(prefix="/submissions", tags=["submissions"])
 JSON_BODY = {
@@ -45,7 +45,9 @@ async def post_submission(request: Request, state: StateDep, user: UserDep) -> J
             utcnow(),
         )
         with state.db.reader() as session:
-            return views.submission_public(session, submissions.get_submission(session, sub.id))
+            return read_models.submission_public(
+                session, submissions.get_submission(session, sub.id)
+            )
 
     answer = await run_in_threadpool(work)
     return JSONResponse(
@@ -57,4 +59,6 @@ async def post_submission(request: Request, state: StateDep, user: UserDep) -> J
 
 @router.get("/{submission_id}", responses=problems(404, 422))
 def get_submission(session: SessionDep, submission_id: Id) -> SubmissionPublic:
-    return views.submission_public(session, submissions.get_submission(session, submission_id))
+    return read_models.submission_public(
+        session, submissions.get_submission(session, submission_id)
+    )

@@ -6,7 +6,7 @@
 * The top K records of each track (by rank) are re-run when their last verification (or
   their establishment) is older than D days; `schedule_due` is what the server's periodic
   scan and `speedrun admin reverify-due` call.
-* Any record, on demand: `server.services.reverify.schedule_reverification`.
+* Any record, on demand: `server.services.reverify.jobs.schedule_reverification`.
 
 A record never gets a second open (pending or running) re-verification job.
 """
@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from server.models import Environment, Job, Record, Verification
 from server.services import catalog
-from server.services.reverify import schedule_reverification
+from server.services.reverify.jobs import schedule_reverification
 
 OPEN_STATES = ("PENDING", "RUNNING")
 

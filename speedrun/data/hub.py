@@ -28,8 +28,8 @@ from huggingface_hub import get_hf_file_metadata, hf_hub_download, hf_hub_url
 from huggingface_hub import try_to_load_from_cache as find_in_hf_cache
 from tqdm import tqdm
 
-from speedrun import shards
-from speedrun.datafetch import FetchedFile, read_sums, write_sums
+from speedrun.data import shards
+from speedrun.data.sums import FetchedFile, read_sums, write_sums
 from speedrun.errors import DataError, IntegrityError, UsageError
 from speedrun.tracks import Dataset
 

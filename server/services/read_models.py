@@ -19,7 +19,7 @@ from server.schemas.tracks import HardwarePublic, RulesPublic, TrackPublic
 from server.services import catalog, run_logs, runners
 from server.services.attempts import AttemptStats, attempt_runs, compute_stats, figures_of
 from server.services.blobs import get_blob
-from server.services.jobs import runs_done
+from server.services.queue import runs_done
 from speedrun import stats
 from speedrun.bundle import read_bundle
 from speedrun.tracks import Track

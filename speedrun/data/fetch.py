@@ -4,7 +4,7 @@ The directory layout is `<data_dir>/<dataset.name>/<file>`, plus `SHA256SUMS.jso
 the digest of every file fetched or built, which runs copy into their fingerprint. A file is
 only ever moved into place after its digest checked out.
 
-With a held-out secret (speedrun.heldout), a synthetic track is built from the secret instead
+With a held-out secret (speedrun.data.heldout), a synthetic track is built from the secret instead
 of its public seeds, into `<data_dir>/<dataset.name>-<secret id>/`, with a private slice
 beside the validation shard; such files have no public pins, so the digests recorded when
 they were built are what a later fetch checks them against.
@@ -12,17 +12,16 @@ they were built are what a later fetch checks them against.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from speedrun import corpus, shards
+from speedrun.data import shards, synth
+from speedrun.data.heldout import HeldOutSecret
+from speedrun.data.sums import FetchedFile, read_sums, write_sums
 from speedrun.errors import DataError, IntegrityError
-from speedrun.heldout import HeldOutSecret
 from speedrun.tracks import DataFile, Dataset, Track
 
-SUMS_FILE = "SHA256SUMS.json"
 PRIVATE_FILE = "private_slice.bin"  # the held-out slice of a secret-language build
 DATA_DIR_ENV = "SPEEDRUN_DATA_DIR"
 
@@ -32,36 +31,8 @@ def default_data_dir() -> Path:
     return Path(os.environ.get(DATA_DIR_ENV) or "data")
 
 
-@dataclass(frozen=True)
-class FetchedFile:
-    name: str
-    path: Path
-    sha256: str
-    size_bytes: int
-    action: str  # "built", "downloaded", "verified"
-
-
 def dataset_dir(dataset: Dataset, data_dir: Path) -> Path:
     return data_dir / dataset.name
-
-
-def read_sums(folder: Path) -> dict[str, str]:
-    path = folder / SUMS_FILE
-    if not path.exists():
-        return {}
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise DataError(f"{path}: unreadable checksum file ({exc})") from None
-    if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
-        raise DataError(f"{path}: checksum file must map file names to sha256 strings")
-    return {str(k): v for k, v in data.items()}
-
-
-def write_sums(folder: Path, sums: dict[str, str]) -> None:
-    tmp = folder / f"{SUMS_FILE}.{os.getpid()}.partial"
-    tmp.write_text(json.dumps(dict(sorted(sums.items())), indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, folder / SUMS_FILE)
 
 
 def synth_spec(dataset: Dataset) -> dict[str, int]:
@@ -79,7 +50,7 @@ class _Planned:
 
 def _synthetic_plan(
     dataset: Dataset, secret: HeldOutSecret | None, private_tokens: int
-) -> tuple[corpus.LanguageSpec, list[_Planned]]:
+) -> tuple[synth.LanguageSpec, list[_Planned]]:
     """The language and the (file, seed, size) of every shard; from the secret when given."""
     spec = synth_spec(dataset)
     files = [dataset.val_file, *dataset.train_files]
@@ -87,9 +58,9 @@ def _synthetic_plan(
     if secret is None:
         seeds = [spec["val_seed"]] + [spec["train_seed"] + 1000 * i for i in range(len(sizes) - 1)]
         plan = [_Planned(f, seed, n) for f, seed, n in zip(files, seeds, sizes, strict=True)]
-        return corpus.LanguageSpec(), plan
+        return synth.LanguageSpec(), plan
     label = f"{dataset.name}/{dataset.revision}"
-    language = replace(corpus.LanguageSpec(), grammar_seed=secret.seed(f"{label}/grammar"))
+    language = replace(synth.LanguageSpec(), grammar_seed=secret.seed(f"{label}/grammar"))
     plan = [
         _Planned(DataFile(f.name, f.tokens), secret.seed(f"{label}/{f.name}"), n)
         for f, n in zip(files, sizes, strict=True)
@@ -118,7 +89,7 @@ def build_synthetic(
         if path.exists() and expected and shards.sha256_file(path) == expected:
             out.append(FetchedFile(name, path, expected, path.stat().st_size, "verified"))
             continue
-        built = corpus.generate(language, item.n_tokens, seed=item.seed)
+        built = synth.generate(language, item.n_tokens, seed=item.seed)
         # Per-process names: agents on one host may build the same data dir at once (each
         # build is deterministic, so whichever replace lands last puts the same bytes).
         tmp = folder / f"{name}.{os.getpid()}.building"
@@ -161,9 +132,9 @@ def fetch_track_data(
             private_tokens=track.evaluation.private_slice_tokens if use_secret else 0,
         )
     else:
-        from speedrun import hubdata  # huggingface_hub is imported only for hub tracks
+        from speedrun.data import hub  # huggingface_hub is imported only for hub tracks
 
-        fetched = hubdata.fetch_hub_dataset(
+        fetched = hub.fetch_hub_dataset(
             dataset, folder, train_shards=train_shards, progress=progress
         )
     sums = read_sums(folder)

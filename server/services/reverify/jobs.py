@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 from server.models import Attempt, Job, Record
 from server.problems import BadRequest, NotFound
 from server.services import catalog
-from server.services.jobs import create_job
+from server.services.queue import create_job
 
 
 def schedule_reverification(session: Session, record_id: int, runs: int | None = None) -> Job:

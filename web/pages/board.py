@@ -17,10 +17,10 @@ from server.config import Settings
 from server.models import TrackState, Verification
 from server.schemas.records import RecordEntry
 from server.schemas.tracks import TrackPublic
-from server.services import catalog, leaderboard, views
-from server.services.charts import ProgressPoint, duration_ticks, log_ticks, progression_svg
-from server.services.pages_format import fmt_duration_s, fmt_steps
+from server.services import catalog, leaderboard, read_models
 from speedrun.tracks import Track
+from web.charts import ProgressPoint, duration_ticks, log_ticks, progression_svg
+from web.format import fmt_duration_s, fmt_steps
 
 MAIN_TRACK = "gpt2-124m-8xh100"
 PAGE_SIZE = 100
@@ -263,10 +263,10 @@ def build_board(
     pages = max(1, -(-len(chosen) // page_size))
     page = min(max(page, 1), pages)
     start = (page - 1) * page_size
-    api = views.track_public(track).leaderboard_url
+    api = read_models.track_public(track).leaderboard_url
     return Board(
         track=track,
-        public=views.track_public(track),
+        public=read_models.track_public(track),
         rows=chosen[start : start + page_size],
         total=len(rows),
         matching=len(chosen),
