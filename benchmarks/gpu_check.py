@@ -59,7 +59,7 @@ def per_gpu_config(data_dir: Path, out: Path, seed: int) -> tuple[harness.Harnes
     """The 1xgpu track's configuration with one GPU's share of record #12's batch; whether
     FineWeb training shards were found."""
     cfg = harness.standalone_config(TRACK, data_dir, out, seed)
-    scale = dict(cfg.scale, batch_tokens=PER_GPU_TOKENS)
+    scale = replace(cfg.scale, batch_tokens=PER_GPU_TOKENS)
     cfg = replace(cfg, scale=scale, val_file=None, val_tokens=None, dev_file=None)
     return cfg, bool(cfg.train_files)
 

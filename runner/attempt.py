@@ -47,7 +47,14 @@ from runner.trainlog import compose_log, self_report
 from runner.workspace import Workspace
 from speedrun import rules
 from speedrun.data import shards
-from speedrun.harness import CONFIG_ENV, EVENTS_ENV, MODEL_FILE, HarnessConfig, is_harness_variant
+from speedrun.harness import (
+    CONFIG_ENV,
+    EVENTS_ENV,
+    MODEL_FILE,
+    HarnessConfig,
+    Scale,
+    is_harness_variant,
+)
 from speedrun.tracks import Track
 
 MAX_MODEL_BYTES = 8 * 1024**3
@@ -304,7 +311,7 @@ def _harness_view(
     mounts += [Mount(ws.data, folder), *data, *([dev_mount] if dev_mount else [])]
     config = HarnessConfig(
         track=track.key,
-        scale=asdict(track.scale),
+        scale=Scale(**asdict(track.scale)),
         seed=seed,
         train_files=[_visible(ctx, m) for m in data],
         dev_file=_visible(ctx, dev_mount) if dev_mount else None,

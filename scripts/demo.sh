@@ -143,7 +143,7 @@ created=$("$BIN/speedrun" admin token-create demo --db "$DB")
 TOKEN=$(last_line "$created")
 STEP="the held-out secret"
 # The deployment's secret: cpu-tiny's language and scored tokens derive from it, so no
-# submission can know them (speedrun/heldout.py). One per demo folder, kept across restarts.
+# submission can know them (speedrun/data/heldout.py). One per demo folder, kept across restarts.
 HELD_OUT="$DEMO_DIR/held-out.secret"
 [ -f "$HELD_OUT" ] || "$BIN/speedrun" keys held-out "$HELD_OUT" >/dev/null
 STEP="the agent"

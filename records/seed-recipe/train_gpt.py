@@ -15,7 +15,9 @@ reproduce record #12 (1875 steps of 524,288 tokens, 64K-token rows, window 1024,
 
 It follows the harness contract (`speedrun.harness`): events for the runner's clock, own
 validation only on the dev tail (or on the real slice when run by hand), and a torch.export
-of the final model, which the runner evaluates in a separate process.
+of the final model, which the runner evaluates in a separate process. The plumbing every
+recipe shares (options, processes, shard loading, the log) is the harness's too; what is left
+here is the recipe: kernels, optimizer, modules, model, how rows are packed, schedule, loop.
 
 CPU notes (torch 2.13): FlexAttention has no backward on CPU, so on CPU training attends with
 scaled_dot_product_attention and a dense mask materialised from the *same* mask function;
@@ -28,30 +30,20 @@ on CUDA it runs in bfloat16 as the recipe defines it.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import copy
-import os
-import platform
-import resource
-import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
-from typing import Any
+from dataclasses import dataclass, replace
 
-import numpy as np
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.attention.flex_attention import BlockMask, create_block_mask, flex_attention
-from torch.nn.parallel import DistributedDataParallel
 
 from speedrun import harness
-from speedrun.data.shards import read_shard
-from speedrun.logparse import format_step_line
 
 MaskMod = Callable[[Tensor, Tensor, Tensor, Tensor], Tensor]
 
@@ -342,44 +334,19 @@ class GPT(nn.Module):
 
 
 # -----------------------------------------------------------------------------
-# Data loader
+# Data loader: the harness streams the shards; rows are long and packed with documents
 
 
-class TokenLoader:
-    """Streams the train shards in order; each call every rank takes its own contiguous slice
-    of `rank_tokens` (+1 for the shifted targets), like the speedrun's loader."""
-
-    def __init__(self, files: list[str], rank: int, world_size: int, device: torch.device):
-        if not files:
-            raise SystemExit("no training shards found: run `speedrun data fetch` first")
-        self.files, self.rank, self.world, self.device = files, rank, world_size, device
-        self.shard, self.pos = -1, 0
-        self.tokens = self._advance()
-
-    def _advance(self) -> np.ndarray:
-        self.shard, self.pos = (self.shard + 1) % len(self.files), 0
-        return np.asarray(read_shard(self.files[self.shard]))
-
-    def next_batch(self, rank_tokens: int, seq_len: int) -> tuple[Tensor, Tensor]:
-        step_tokens = rank_tokens * self.world
-        if self.pos + step_tokens + 1 > len(self.tokens):
-            self.tokens = self._advance()
-        start = self.pos + self.rank * rank_tokens
-        buf = torch.from_numpy(self.tokens[start : start + rank_tokens + 1].astype(np.int64))
-        self.pos += step_tokens
-        x = buf[:-1].view(-1, seq_len)  # (B, T)
-        y = buf[1:].view(-1, seq_len)  # (B, T), next tokens
-        return x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
-
-
-def load_val_tokens(path: str, max_tokens: int) -> np.ndarray:
-    """The first max_tokens (+1 target) tokens of a validation or dev shard."""
-    tokens = np.asarray(read_shard(path))
-    return tokens[: min(len(tokens), max_tokens + 1)].astype(np.int64)
+def batch_layout(scale: harness.Scale, sched: Schedule, world: int) -> tuple[int, int, int]:
+    """(row length, tokens per rank per forward, forwards per step) at this world size: rows
+    of sched.seq_tokens (64K on the GPU tracks, record #12), each EOS starting a document."""
+    return harness.batch_layout(
+        scale, world, seq_len=sched.seq_tokens, micro_tokens=sched.micro_tokens
+    )
 
 
 # -----------------------------------------------------------------------------
-# Main
+# Main: the schedule per track, then the training loop
 
 
 @dataclass(frozen=True)
@@ -443,46 +410,21 @@ SCHEDULES = {
 }
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--track", default="cpu-tiny", help="track id, when run by hand")
-    p.add_argument("--data-dir", default=os.environ.get("SPEEDRUN_DATA_DIR", "data"))
-    p.add_argument("--out", default="out/seed-recipe", help="output directory")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--steps", type=int, default=None, help="override the schedule's steps")
-    p.add_argument("--val-every", type=int, default=None, help="steps between val points")
-    p.add_argument("--val-tokens", type=int, default=None, help="tokens per val point")
-    p.add_argument(
-        "--compile",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="torch.compile the model (default: on CUDA only)",
-    )
-    p.add_argument(
-        "--random-data",
-        action="store_true",
-        help="train on uniform random tokens (timing checks without data)",
-    )
-    p.add_argument("--export", action=argparse.BooleanOptionalAction, default=True)
-    return p.parse_args(argv)
-
-
 def lr_multiplier(step: int, s: Schedule) -> float:
     return min(1.0, (s.steps - step) / s.warmdown_steps)
 
 
 def build_model(cfg: harness.HarnessConfig, sched: Schedule) -> GPT:
     sc = cfg.scale
-    n_head = sc["n_embd"] // sched.head_dim if sched.head_dim else sc["n_head"]
     gpt = GPTConfig(
-        vocab_size=sc["vocab_size"],
-        n_layer=sc["n_layer"],
-        n_head=n_head,
-        n_embd=sc["n_embd"],
+        vocab_size=sc.vocab_size,
+        n_layer=sc.n_layer,
+        n_head=sc.n_embd // sched.head_dim if sched.head_dim else sc.n_head,
+        n_embd=sc.n_embd,
         eos_token=cfg.eos_token,
-        window=sc["seq_len"],
+        window=sc.seq_len,
     )
-    return GPT(gpt, compute_dtype=getattr(torch, sc["dtype"]))
+    return GPT(gpt, compute_dtype=getattr(torch, sc.dtype))
 
 
 def build_optimizers(model: GPT, sched: Schedule) -> list[torch.optim.Optimizer]:
@@ -509,159 +451,30 @@ def build_optimizers(model: GPT, sched: Schedule) -> list[torch.optim.Optimizer]
     return optimizers
 
 
-def batch_layout(scale: dict[str, Any], sched: Schedule, world: int) -> tuple[int, int, int]:
-    """(row length, tokens per rank per forward, forwards per step) at this world size."""
-    seq_len = sched.seq_tokens or scale["seq_len"]
-    rank_tokens = scale["batch_tokens"] // world
-    micro_tokens = min(rank_tokens, sched.micro_tokens or rank_tokens)
-    if scale["batch_tokens"] % world or rank_tokens % micro_tokens or micro_tokens % seq_len:
-        raise SystemExit(
-            f"a batch of {scale['batch_tokens']} tokens does not split into {world} ranks "
-            f"of {micro_tokens}-token forwards of {seq_len}-token rows"
-        )
-    return seq_len, micro_tokens, rank_tokens // micro_tokens
-
-
-def resolve_run(args: argparse.Namespace) -> tuple[harness.HarnessConfig, Schedule]:
-    cfg = harness.load_config() or harness.standalone_config(
-        args.track, args.data_dir, args.out, args.seed
-    )
-    track_id = cfg.track.partition("@")[0]
-    if track_id not in SCHEDULES:
-        raise SystemExit(f"no schedule for track {track_id!r} (known: {sorted(SCHEDULES)})")
-    sched = SCHEDULES[track_id]
-    if args.steps is not None:
-        sched = sched.with_steps(args.steps)
-    if args.val_every is not None:
-        sched = replace(sched, val_every_steps=args.val_every)
-    if args.val_tokens is not None:
-        sched = replace(sched, val_tokens=args.val_tokens)
-    return cfg, sched
-
-
-def log_header(print0: Callable[[str], None], code: str, device: torch.device) -> None:
-    """The modded-nanogpt log header: the code, a ruler, versions and hardware, a ruler."""
-    print0(code)
-    print0("=" * 100)
-    print0(f"Running Python {platform.python_version()}")
-    print0(f"Running pytorch {torch.__version__} compiled for CUDA {torch.version.cuda}")
-    if device.type == "cuda":
-        smi = subprocess.run(["nvidia-smi"], capture_output=True, text=True, check=False)
-        print0("nvidia-smi:\n" + (smi.stdout or torch.cuda.get_device_name(device)))
-    else:
-        threads = torch.get_num_threads()
-        print0(f"CPU: {cpu_model()}, {os.cpu_count()} cores, {threads} threads/process")
-    print0("=" * 100)
-
-
-def cpu_model() -> str:
-    with open("/proc/cpuinfo", encoding="utf-8") as f:
-        names = [ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")]
-    return names[0] if names else platform.processor()
-
-
-def peak_memory_line(device: torch.device) -> str:
-    """CUDA: the allocator's peaks. CPU: the process's peak resident set, for both fields."""
-    if device.type == "cuda":
-        alloc = torch.cuda.max_memory_allocated(device) // 2**20
-        reserved = torch.cuda.max_memory_reserved(device) // 2**20
-        return f"peak memory allocated: {alloc} MiB reserved: {reserved} MiB"
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024  # KiB on Linux
-    return f"peak memory allocated: {rss} MiB reserved: {rss} MiB"
-
-
-@torch.no_grad()
-def evaluate(
-    model: nn.Module,
-    val: np.ndarray,
-    rank_tokens: int,
-    seq_len: int,
-    rank: int,
-    world: int,
-    device: torch.device,
-) -> float:
-    """Mean next-token loss over the val tokens, split across ranks in training-shaped rows."""
-    step_tokens = rank_tokens * world
-    n_batches = (len(val) - 1) // step_tokens
-    total = torch.zeros((), device=device)
-    for i in range(n_batches):
-        start = i * step_tokens + rank * rank_tokens
-        buf = torch.from_numpy(val[start : start + rank_tokens + 1]).to(device)
-        total += model(buf[:-1].view(-1, seq_len), buf[1:].view(-1, seq_len)).float()
-    if world > 1:
-        dist.all_reduce(total, op=dist.ReduceOp.SUM)
-    return total.item() / (n_batches * world)
-
-
 def main(argv: list[str] | None = None) -> None:
-    args = parse_args(argv)
-    with open(__file__, encoding="utf-8") as f:
-        code = f.read()
-    cfg, sched = resolve_run(args)
-    sc = cfg.scale
-
-    # --- processes and devices: torchrun sets RANK/WORLD_SIZE; plain python is world size 1
-    distributed = "RANK" in os.environ
-    rank = int(os.environ.get("RANK", 0))
-    world = int(os.environ.get("WORLD_SIZE", 1))
-    local_rank = int(os.environ.get("LOCAL_RANK", 0))
-    if sc["device"] == "cuda":
-        if not torch.cuda.is_available():
-            raise SystemExit(f"track {cfg.track} needs CUDA, and none is available")
-        device = torch.device("cuda", local_rank)
-        torch.cuda.set_device(device)
-    else:
-        device = torch.device("cpu")
-    if distributed:
-        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
-    h = harness.Harness(rank=rank, world_size=world)
-    h.hello()
-    os.makedirs(cfg.output_dir, exist_ok=True)
-    logfile = open(os.path.join(cfg.output_dir, "log.txt"), "w") if rank == 0 else None  # noqa: SIM115
-
-    def print0(s: str) -> None:
-        if rank == 0:
-            print(s, flush=True)
-            assert logfile is not None
-            logfile.write(s + "\n")
-
-    log_header(print0, code, device)
-
-    # --- sizes: the track fixes tokens per step; rows and accumulation follow from it
-    seq_len, micro_tokens, accum = batch_layout(sc, sched, world)
-    steps = min(sched.steps, sc["max_train_tokens"] // sc["batch_tokens"])
-    if steps < sched.steps:
-        sched = sched.with_steps(steps)  # never past the track's token ceiling
-    val_every = sched.val_every_steps or max(1, sc["val_every_tokens"] // sc["batch_tokens"])
-    print0(
-        f"track {cfg.track} seed {cfg.seed} world {world} device {device.type} "
-        f"dtype {sc['dtype']} rows {micro_tokens // seq_len}x{seq_len} accum {accum}"
-    )
-    print0(f"schedule {asdict(sched)}")
-    if args.random_data:
-        print0("DATA: uniform random tokens (--random-data); losses are not FineWeb losses")
+    args = harness.arg_parser(__doc__, default_out="out/seed-recipe").parse_args(argv)
+    cfg, sched = harness.resolve_run(args, SCHEDULES)  # capped at the track's token ceiling
+    run = harness.start(cfg, code_path=__file__)  # ranks, device, process group, log header
+    sc, device = cfg.scale, run.device
+    layout = batch_layout(sc, sched, run.world_size)
+    seq_len, micro_tokens, accum = layout
+    steps, val_every = sched.steps, sched.val_every_steps
+    run.log_plan(sched, layout, random_data=args.random_data)
 
     # --- model and optimizers
     torch.manual_seed(cfg.seed)
     raw_model = build_model(cfg, sched).to(device)
     raw_model.attn_backend = "flex" if device.type == "cuda" else "sdpa"
-    use_compile = args.compile if args.compile is not None else device.type == "cuda"
-    model: nn.Module = torch.compile(raw_model) if use_compile else raw_model
-    if distributed:
-        model = DistributedDataParallel(
-            model, device_ids=[local_rank] if device.type == "cuda" else None
-        )
-    print0(f"parameters {sum(p.numel() for p in raw_model.parameters()):,}")
+    model = run.wrap(raw_model, compile=args.compile)  # torch.compile on CUDA; DDP over ranks
+    run.print0(f"parameters {sum(p.numel() for p in raw_model.parameters()):,}")
 
     def train_step(
-        step: int,
-        optimizers: list[torch.optim.Optimizer],
-        batches: Callable[[], tuple[Tensor, Tensor]],
+        step: int, optimizers: list[torch.optim.Optimizer], loader: harness.Batches
     ) -> Tensor:
         loss_sum = torch.zeros((), device=device)
         for i in range(accum):
-            x, y = batches()
-            last_micro = not distributed or i == accum - 1  # DDP all-reduces on this one
+            x, y = loader.next_batch(micro_tokens, seq_len)
+            last_micro = not run.distributed or i == accum - 1  # DDP all-reduces on this one
             ctx = contextlib.nullcontext() if last_micro else model.no_sync()  # type: ignore[operator]
             with ctx:
                 loss = model(x, y)
@@ -676,90 +489,60 @@ def main(argv: list[str] | None = None) -> None:
         model.zero_grad(set_to_none=True)
         return loss_sum / accum
 
-    def sync() -> None:
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-
     # --- untimed warmup on random tokens (compiles, allocates), then undone (modded-nanogpt)
-    h.warmup_start()
+    run.warmup_start()
     initial_state = copy.deepcopy(raw_model.state_dict())
-    gen = torch.Generator().manual_seed(cfg.seed)
-
-    def random_batch() -> tuple[Tensor, Tensor]:
-        buf = torch.randint(0, sc["vocab_size"], (micro_tokens + 1,), generator=gen)
-        return (buf[:-1].view(-1, seq_len).to(device), buf[1:].view(-1, seq_len).to(device))
-
+    random_tokens = harness.RandomTokens(sc.vocab_size, cfg.seed, device)
     warm_opts = build_optimizers(raw_model, sched)
     for i in range(sched.warmup_runs):
-        train_step(i, warm_opts, random_batch)
+        train_step(i, warm_opts, random_tokens)
     raw_model.load_state_dict(initial_state)
     optimizers = build_optimizers(raw_model, sched)
     del warm_opts, initial_state
-    sync()
-    h.warmup_end()  # the runner opens the training data here: nothing is read before it
-    loader = TokenLoader(cfg.train_files, rank, world, device) if not args.random_data else None
-    val_path = cfg.val_file or cfg.dev_file
-    val_cap = min(sched.val_tokens, cfg.val_tokens or sched.val_tokens)
-    val = load_val_tokens(val_path, val_cap) if val_path and not args.random_data else None
+    run.sync()
+    run.warmup_end()  # the runner opens the training data here: nothing is read before it
+    if args.random_data:
+        loader: harness.Batches = random_tokens
+        val = None
+    else:
+        loader = harness.TokenLoader(cfg.train_files, run.rank, run.world_size, device)
+        val = harness.load_val_tokens(cfg, sched.val_tokens)
 
     # --- training: the clock runs from here, paused around validation
     training_time_ms = 0.0
     t0 = time.perf_counter()
-    step = 0
     for step in range(steps + 1):
         last = step == steps
         if val is not None and (last or step % val_every == 0):
-            sync()
+            run.sync()
             training_time_ms += 1000 * (time.perf_counter() - t0)
-            h.val_pause(step)
+            run.val_pause(step)
             model.eval()
-            val_loss = evaluate(model, val, micro_tokens, seq_len, rank, world, device)
+            val_loss = run.val_loss(model, val, layout)
             model.train()
-            print0(
-                format_step_line(
-                    step,
-                    steps,
-                    val_loss=val_loss,
-                    train_time_ms=training_time_ms,
-                    step_avg_ms=training_time_ms / max(step, 1),
-                )
+            run.print0(
+                harness.step_line(step, steps, val_loss=val_loss, train_time_ms=training_time_ms)
             )
-            h.val_resume(step, val_loss)
-            sync()
+            run.val_resume(step, val_loss)
+            run.sync()
             t0 = time.perf_counter()
         if last:
             break
-        next_batch = (lambda: loader.next_batch(micro_tokens, seq_len)) if loader else random_batch
-        train_loss = train_step(step, optimizers, next_batch)
+        train_loss = train_step(step, optimizers, loader).item()
         approx_ms = training_time_ms + 1000 * (time.perf_counter() - t0)
-        print0(
-            format_step_line(
-                step + 1,
-                steps,
-                train_loss=train_loss.item(),
-                train_time_ms=approx_ms,
-                step_avg_ms=approx_ms / (step + 1),
-            )
+        run.print0(
+            harness.step_line(step + 1, steps, train_loss=train_loss, train_time_ms=approx_ms)
         )
-    sync()
+    run.sync()
     training_time_ms += 1000 * (time.perf_counter() - t0)
-    h.done(step=steps, train_time_ms=training_time_ms, train_tokens=steps * sc["batch_tokens"])
-    print0(peak_memory_line(device))
+    run.done(step=steps, train_time_ms=training_time_ms, train_tokens=steps * sc.batch_tokens)
+    run.print0(harness.peak_memory_line(device))
 
     # --- export for the runner's independent evaluation (rank 0; dense-mask SDPA graph)
     if args.export:
         raw_model.attn_backend = "sdpa"
-        example = torch.randint(
-            0, sc["vocab_size"], (cfg.eval_batch_seqs, cfg.eval_seq_len), device=device
-        )
-        h.export_model(raw_model, example, cfg.model_path)
-        print0(f"exported model to {cfg.model_path}")
-    h.close()
-    if logfile is not None:
-        logfile.close()
-    if distributed:
-        dist.barrier()
-        dist.destroy_process_group()
+        run.export(raw_model)
+    run.close()
 
 
 if __name__ == "__main__":

@@ -31,8 +31,8 @@ def test_config_is_one_gpus_share_of_record_12(
     cfg, have_data = gpu_check.per_gpu_config(tmp_path / "no-data", tmp_path / "out", 0)
     assert not have_data and cfg.train_files == [] and cfg.val_file is None
     scale = cfg.scale
-    assert (scale["device"], scale["dtype"], scale["world_size"]) == ("cuda", "bfloat16", 1)
-    assert (scale["n_layer"], scale["n_embd"], scale["batch_tokens"]) == (12, 768, 65536)
+    assert (scale.device, scale.dtype, scale.world_size) == ("cuda", "bfloat16", 1)
+    assert (scale.n_layer, scale.n_embd, scale.batch_tokens) == (12, 768, 65536)
     # one 64K-token row (seed recipe) / 64 rows of 1024 (baseline) per step, no accumulation
     sched = seed_recipe.SCHEDULES["gpt2-124m-1xgpu"]
     assert seed_recipe.batch_layout(scale, sched, 1) == (65536, 65536, 1)

@@ -132,7 +132,7 @@ def test_gpu_rows_reproduce_llmc_gpt2_124m(llmc_baseline: ModuleType) -> None:
     assert s == llmc_baseline.SCHEDULES["gpt2-124m-1xgpu"] == llmc_baseline.LLMC_124M
     for track_id, world, accum in [("gpt2-124m-8xh100", 8, 1), ("gpt2-124m-1xgpu", 1, 8)]:
         track = get_track(track_id)
-        scale = track.scale.__dict__
+        scale = track.scale
         assert llmc_baseline.batch_layout(scale, s, world) == (1024, 65536, accum)
         assert s.steps * track.scale.batch_tokens <= track.scale.max_train_tokens
         cfg = harness.standalone_config(track_id, "/nonexistent", "/tmp/x", 0)

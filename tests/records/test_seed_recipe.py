@@ -352,7 +352,7 @@ def test_gpu_rows_reproduce_record_12(seed_recipe: ModuleType) -> None:
     assert (s.seq_tokens, s.head_dim, s.val_every_steps) == (65536, 128, 125)
     for track_id, world, accum in [("gpt2-124m-8xh100", 8, 1), ("gpt2-124m-1xgpu", 1, 8)]:
         track = get_track(track_id)
-        scale = track.scale.__dict__
+        scale = track.scale
         assert seed_recipe.batch_layout(scale, s, world) == (65536, 65536, accum)
         assert track.scale.batch_tokens * s.steps == 983_040_000  # ~1B tokens, as the record
         cfg = harness.standalone_config(track_id, "/nonexistent", "/tmp/x", 0)
@@ -360,7 +360,7 @@ def test_gpu_rows_reproduce_record_12(seed_recipe: ModuleType) -> None:
             model = seed_recipe.build_model(cfg, s)
         assert model.blocks[0].attn.n_head == 6 and model.blocks[0].attn.head_dim == 128
         assert model.config.window == 1024
-    tiny = get_track("cpu-tiny").scale.__dict__
+    tiny = get_track("cpu-tiny").scale
     assert seed_recipe.batch_layout(tiny, seed_recipe.SCHEDULES["cpu-tiny"], 2) == (256, 2048, 1)
 
 

@@ -73,7 +73,7 @@ def test_context_digest_follows_sources(tmp_path: Path, monkeypatch: pytest.Monk
     assert image.context_digest(context) == first  # rebuilt context, same digest: no rebuild
     assert (context / "src" / "runner" / "evaluate.py").exists()
     assert not list(context.rglob("__pycache__"))
-    (context / "src" / "speedrun" / "harness.py").write_text("# changed\n")
+    (context / "src" / "speedrun" / "harness" / "run.py").write_text("# changed\n")
     assert image.context_digest(context) != first
     (context / "wheels").mkdir()
     (context / "wheels" / "x.whl").write_bytes(b"not hashed: the pins name the wheels")

@@ -9,7 +9,7 @@ TARGETS = [
     os.path.join(os.path.dirname(sys.argv[0]), "second.py"),
     "/speedrun/ctl/config.json",
     "/speedrun/data/injected.bin",
-    "/opt/speedrun/speedrun/harness.py",
+    "/opt/speedrun/speedrun/harness/__init__.py",
     "/etc/passwd",
     "/root/.bashrc",
     "/escape",
