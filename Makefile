@@ -26,7 +26,7 @@ lint: setup
 	$(BIN)/lint-imports
 
 typecheck: setup
-	$(BIN)/mypy --strict runner server speedrun
+	$(BIN)/mypy --strict runner server speedrun web
 
 test: system-deps setup lint typecheck
 	$(BIN)/pytest -q $(PYTEST_ARGS)

@@ -24,7 +24,7 @@ from server.db import Database, migrate
 from server.services.runners import add_runner
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "tests" / "server"))
-from srv_bundles import make_bundle
+from support.bundles import make_bundle
 
 
 async def upload_all(port: int, bundles: list[bytes], clients: int) -> tuple[float, dict[int, int]]:

@@ -22,12 +22,18 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from runner.client import ServerClient, ServerRefusedError, ServerUnavailableError, with_retries
+from runner.client import (
+    AgentEnvironment,
+    Job,
+    ServerClient,
+    ServerRefusedError,
+    ServerUnavailableError,
+    with_retries,
+)
 from runner.errors import RunInterruptedError
 from runner.keys import load_signing_key
 from speedrun.data.heldout import HeldOutSecret
@@ -58,14 +64,14 @@ BASELINE_FILE = "baseline"  # the folder of an A/B job's record variant, in the 
 
 @dataclass
 class Lease:
-    job: dict[str, Any]
+    job: Job
     lease_id: str
     nonce: str  # the job's nonce from the claim answer, signed into every bundle
     lost: threading.Event = field(default_factory=threading.Event)
 
     @property
     def job_id(self) -> int:
-        return int(self.job["id"])
+        return self.job.id
 
 
 class Spool:
@@ -121,7 +127,7 @@ class Agent:
         self.client.close()
         return 0
 
-    def environment(self) -> dict[str, Any]:
+    def environment(self) -> AgentEnvironment:
         """What this agent runs in, announced with each claim: its hardware (the server hands
         it only jobs whose track it fits: accelerator kind, count, GPU model) and its image
         and runner version (a new one re-runs records)."""
@@ -159,7 +165,7 @@ class Agent:
         if answer is None:
             return None
         job = answer.job
-        self.log(f"agent: leased job {job['id']} ({job['kind']}, {job['runs_remaining']} runs)")
+        self.log(f"agent: leased job {job.id} ({job.kind}, {job.runs_remaining} runs)")
         lease = Lease(job=job, lease_id=answer.lease_id, nonce=answer.nonce)
         folder = self.spool.lease_dir(lease)
         (folder / "train_gpt.py").write_text(answer.source, encoding="utf-8")
@@ -167,7 +173,7 @@ class Agent:
         if answer.baseline_source is not None:  # an A/B job: pairs against the record
             (baseline / "train_gpt.py").parent.mkdir(exist_ok=True)
             (baseline / "train_gpt.py").write_text(answer.baseline_source, encoding="utf-8")
-        (folder / "job.json").write_text(json.dumps(job, indent=2), encoding="utf-8")
+        (folder / "job.json").write_text(json.dumps(job.to_json(), indent=2), encoding="utf-8")
         return lease
 
     def run_job(self, lease: Lease) -> None:
@@ -193,7 +199,7 @@ class Agent:
         first), uploading each bundle; the failure reason, if any."""
         folder = self.spool.lease_dir(lease)
         ab = (folder / BASELINE_FILE / "train_gpt.py").exists()
-        remaining = int(lease.job["runs_remaining"])
+        remaining = lease.job.runs_remaining
         for _ in range(remaining // 2 if ab else remaining):
             if self.stopping.is_set() or lease.lost.is_set():
                 return "agent stopped"
@@ -217,13 +223,13 @@ class Agent:
         """One run (or one A/B pair); the bundles made, in the order they were made."""
         from runner.session import RunOptions, run_session  # torch-free, but heavy to import
 
-        ref = lease.job["track"]
+        ref = lease.job.track
         out = folder / "out"
         before = set(out.glob("*.bundle.tar.gz")) if out.exists() else set()
         run_session(
             RunOptions(
                 variant=folder / "train_gpt.py",
-                track=get_track(ref["id"], ref["version"]),
+                track=get_track(ref.id, ref.version),
                 runs=1,
                 backend=self.opts.backend,
                 out_dir=out,
@@ -263,9 +269,7 @@ class Agent:
             self.spool.move(bundle, where)
             return False
         self.spool.move(bundle, "acked")
-        self.log(
-            f"agent: run {answer['run_id']} stored ({'new' if answer['created'] else 'known'})"
-        )
+        self.log(f"agent: run {answer.run_id} stored ({'new' if answer.created else 'known'})")
         return True
 
     def resend_pending(self) -> None:
@@ -296,6 +300,7 @@ class Agent:
                 if exc.code in LEASE_GONE:
                     lease.lost.set()
                     return
+                self.log(f"agent: heartbeat refused ({exc}); retrying")
             except ServerUnavailableError as exc:
                 self.log(f"agent: heartbeat failed ({exc}); retrying")
                 interval = min(interval, 5.0)
@@ -304,15 +309,11 @@ class Agent:
         self.log(f"agent: server unavailable ({exc}); retrying in {delay_s:.1f} s")
 
 
-def heartbeat_interval_s(job: dict[str, Any]) -> float:
+def heartbeat_interval_s(job: Job) -> float:
     """A third of the time left on the lease, between 1 and 60 seconds."""
-    expires = job.get("lease_expires_at")
-    if not expires:
+    if job.lease_expires_at is None:
         return 30.0
-    stamp = datetime.fromisoformat(expires)
-    if stamp.tzinfo is None:  # the server stores naive UTC
-        stamp = stamp.replace(tzinfo=UTC)
-    left = stamp.timestamp() - time.time()
+    left = job.lease_expires_at.timestamp() - time.time()  # aware: naive ones were read as UTC
     return max(1.0, min(60.0, left / 3))
 
 

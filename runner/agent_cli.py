@@ -16,7 +16,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from runner.client import ServerClient, ServerRefusedError, with_retries
+from runner.client import Attempt, ServerClient, ServerRefusedError, with_retries
 from speedrun.data.fetch import default_data_dir
 from speedrun.errors import UsageError
 
@@ -106,8 +106,8 @@ def upload_bundles(args: argparse.Namespace) -> int:
             refused += 1
             print(f"refused  {path}: {exc.code}: {exc.detail}", file=sys.stderr)
             continue
-        state = "stored" if answer["created"] else "known"
-        print(f"{state:8s} {path} -> run {answer['run_id']}")
+        state = "stored" if answer.created else "known"
+        print(f"{state:8s} {path} -> run {answer.run_id}")
     return 1 if refused else 0
 
 
@@ -127,7 +127,7 @@ def submit_variant(args: argparse.Namespace) -> int:
     except ServerRefusedError as exc:
         print(f"speedrun submit: refused: {exc.code}: {exc.detail}", file=sys.stderr)
         return 1
-    sid = answer["id"]
+    sid = answer.id
     print(f"submission {sid}: {args.server.rstrip('/')}/submissions/{sid}")
     print(f"  json: {args.server.rstrip('/')}/api/v1/submissions/{sid}")
     if not args.wait:
@@ -140,33 +140,30 @@ def follow_submission(client: ServerClient, sid: int, timeout_s: float | None) -
     started, last = time.monotonic(), ""
     while True:
         sub = with_retries(lambda: client.submission(sid))
-        job = sub["job"]
-        line = (
-            f"  job {job['id']}: {job['state']}, {len(job['runs_done'])}/{job['runs_total']} runs"
-        )
+        job = sub.job
+        line = f"  job {job.id}: {job.state}, {len(job.runs_done)}/{job.runs_total} runs"
         if line != last:
             print(line, flush=True)
             last = line
-        if job["state"] in ("FINISHED", "FAILED"):
+        if job.state in ("FINISHED", "FAILED"):
             break
         if timeout_s is not None and time.monotonic() - started > timeout_s:
             print("  still running; stopped waiting", file=sys.stderr)
             return 1
         time.sleep(2.0)
-    attempt = client.attempt(sub["attempt_id"])
-    print(f"  attempt {attempt.get('id')}: {describe_attempt(attempt)}")
-    return 0 if job["state"] == "FINISHED" else 1
+    attempt = client.attempt(sub.attempt_id)
+    print(f"  attempt {attempt.id}: {describe_attempt(attempt)}")
+    return 0 if job.state == "FINISHED" else 1
 
 
-def describe_attempt(attempt: dict[str, Any]) -> str:
-    stats = attempt.get("stats") or {}
-    verdict = f"record {attempt['record_id']}" if attempt.get("record_id") else "not a record"
-    parts = [f"{stats.get('n_counted', 0)}/{stats.get('n_runs', 0)} runs counted"]
-    for name, unit in (("time_ms", "ms"), ("val_loss", "")):
-        summary = stats.get(name)
-        if summary:
-            parts.append(f"{name} {summary['mean']:.4g}{unit} ± {summary['std']:.2g}")
-    if stats.get("p_value") is not None:
-        parts.append(f"p={stats['p_value']:.3g}")
-    reason = stats.get("reason")
+def describe_attempt(attempt: Attempt) -> str:
+    stats = attempt.stats
+    verdict = f"record {attempt.record_id}" if attempt.record_id else "not a record"
+    parts = [f"{stats.n_counted}/{stats.n_runs} runs counted"]
+    for name, unit, summary in (("time_ms", "ms", stats.time_ms), ("val_loss", "", stats.val_loss)):
+        if summary is not None:
+            parts.append(f"{name} {summary.mean:.4g}{unit} ± {summary.std:.2g}")
+    if stats.p_value is not None:
+        parts.append(f"p={stats.p_value:.3g}")
+    reason = stats.reason
     return f"{verdict} ({', '.join(parts)})" + (f": {reason}" if reason else "")

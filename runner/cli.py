@@ -17,9 +17,12 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from speedrun.errors import BundleError, BundleInvalid, SpeedrunError
+
+if TYPE_CHECKING:
+    from speedrun.bundle import Verified
 
 
 def register(sub: Any) -> None:
@@ -153,7 +156,7 @@ def run_verify(args: argparse.Namespace) -> int:
             raise BundleError(f"{args.bundle}: cannot read ({exc.strerror})") from None
         bundle = read_bundle(data)
         manifest = bundle.manifest
-        verdict = verify_bundle(bundle, trusted=trusted)
+        verified = verify_bundle(bundle, trusted=trusted)
     except BundleError as exc:
         valid = {
             "valid": False,
@@ -169,36 +172,35 @@ def run_verify(args: argparse.Namespace) -> int:
     if args.json:
         out = {
             "valid": True,
-            "key_id": verdict.key_id,
-            "trusted": verdict.trusted,
-            "warnings": verdict.warnings,
+            "key_id": verified.key_id,
+            "trusted": verified.trusted,
+            "warnings": verified.warnings,
             "sha256": bundle.sha256,
         }
         print(json.dumps({"manifest": manifest, "verdict": out}, indent=2, sort_keys=True))
     else:
-        print(describe_bundle(bundle.manifest, verdict.key_id, verdict.trusted, verdict.warnings))
+        print(describe_bundle(verified))
     return 0
 
 
-def describe_bundle(m: dict[str, Any], key_id: str, trusted: bool, warnings: list[str]) -> str:
-    fig = m["figures"]
-    t = f"{fig['time_ms'] / 1000:.3f} s" if fig.get("time_ms") is not None else "-"
-    loss = f"{fig['val_loss']:.4f}" if fig.get("val_loss") is not None else "-"
+def describe_bundle(v: Verified) -> str:
+    m, fig = v.manifest, v.manifest.figures
+    t = f"{fig.time_ms / 1000:.3f} s" if fig.time_ms is not None else "-"
+    loss = f"{fig.val_loss:.4f}" if fig.val_loss is not None else "-"
+    trust = "trusted" if v.trusted else "not checked against a trusted key"
     lines = [
-        f"valid: run {m['run_id']} on {m['track']['id']}@v{m['track']['version']} "
-        f"({m['backend']} backend)",
-        f"  variant   {m['variant'].get('name', m['variant']['path'])} "
-        f"sha256 {m['variant']['sha256'][:16]}… "
-        f"({'harness' if m['variant']['harness'] else 'legacy'})",
-        f"  status    {m['exit']['status']}"
-        + (f": {m['exit']['reason']}" if m["exit"].get("reason") else ""),
-        f"  time      {t} ({fig['time_source']})",
-        f"  val_loss  {loss} ({fig['val_loss_source']})",
-        f"  seed {m['seed']}, started {m['started_at']}, finished {m['finished_at']}",
-        f"  signed by runner key {key_id} ({'trusted' if trusted else 'not checked against a trusted key'})",
+        f"valid: run {m.run_id} on {m.track.id}@v{m.track.version} ({m.backend} backend)",
+        f"  variant   {m.variant.name if m.variant.name is not None else m.variant.path} "
+        f"sha256 {m.variant.sha256[:16]}… "
+        f"({'harness' if m.variant.harness else 'legacy'})",
+        f"  status    {m.exit.status}" + (f": {m.exit.reason}" if m.exit.reason else ""),
+        f"  time      {t} ({fig.time_source})",
+        f"  val_loss  {loss} ({fig.val_loss_source})",
+        f"  seed {m.seed}, started {m.started_at}, finished {m.finished_at}",
+        f"  signed by runner key {v.key_id} ({trust})",
     ]
-    lines += [f"  flag: {f}" for f in m.get("flags", [])]
-    lines += [f"  warning: {w}" for w in warnings]
+    lines += [f"  flag: {f}" for f in m.flags]
+    lines += [f"  warning: {w}" for w in v.warnings]
     return "\n".join(lines)
 
 

@@ -10,6 +10,12 @@ Failures come in two kinds, and callers treat them differently:
 `with_retries` retries only the second kind, with capped exponential backoff, so an upload
 can be repeated until the server acknowledges it; ingest is idempotent by the bundle's sha256,
 which makes that safe.
+
+Every answer comes back typed (runner.answers: one frozen dataclass per route), read in one
+place: `parse_*`. The server is semi-trusted, so an answer of the wrong shape (not JSON, a
+field missing or of the wrong type) is a MalformedAnswerError naming the route and the field:
+a refusal (asking again would not fix the server), never a KeyError deep inside the agent.
+Fields the runner does not read are ignored, so the server may add some.
 """
 
 from __future__ import annotations
@@ -17,25 +23,62 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypedDict, TypeVar
 
 import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from runner.answers import (
+    Attempt,
+    AttemptStats,
+    Health,
+    Ingested,
+    Job,
+    JobLease,
+    MalformedAnswerError,
+    RunBrief,
+    ServerRefusedError,
+    Submission,
+    Summary,
+    TrackRef,
+    parse_attempt,
+    parse_health,
+    parse_ingested,
+    parse_job,
+    parse_lease,
+    parse_submission,
+)
 from speedrun.agentauth import sign_request
 from speedrun.errors import SpeedrunError
 
 API = "/api/v1"
+
+# The typed answers live in runner.answers; importers of this module still find them here.
+__all__ = [
+    "AgentEnvironment",
+    "Attempt",
+    "AttemptStats",
+    "Health",
+    "Ingested",
+    "Job",
+    "JobLease",
+    "MalformedAnswerError",
+    "RunBrief",
+    "ServerClient",
+    "ServerRefusedError",
+    "ServerUnavailableError",
+    "Submission",
+    "Summary",
+    "TrackRef",
+    "parse_attempt",
+    "parse_health",
+    "parse_ingested",
+    "parse_job",
+    "parse_lease",
+    "parse_submission",
+    "with_retries",
+]
 T = TypeVar("T")
-
-
-class ServerRefusedError(SpeedrunError):
-    """A 4xx answer; `code` is the problem's machine-readable code."""
-
-    def __init__(self, status: int, code: str, detail: str) -> None:
-        super().__init__(f"server refused ({status} {code}): {detail}")
-        self.status, self.code, self.detail = status, code, detail
 
 
 class ServerUnavailableError(SpeedrunError):
@@ -47,44 +90,15 @@ class ServerUnavailableError(SpeedrunError):
         self.retry_after_s = retry_after_s
 
 
-@dataclass(frozen=True)
-class JobLease:
-    """A claim answer: the job (its public view), the lease, the job's nonce (for this agent
-    alone: the runner signs `{"id", "nonce"}` into every bundle of the job, which is how the
-    server knows the runs are the job's), the variant source and where to upload runs."""
+class AgentEnvironment(TypedDict):
+    """What an agent announces with each claim (the server's ClaimIn): its hardware decides
+    which jobs it gets; its image and runner version, whether records are re-run."""
 
-    job: dict[str, Any]
-    lease_id: str
-    nonce: str
-    source: str
-    upload_url: str
-    baseline_source: str | None = None  # A/B jobs: the record's variant, run in pairs
-
-    @property
-    def job_id(self) -> int:
-        return int(self.job["id"])
-
-    @property
-    def job_ref(self) -> dict[str, Any]:
-        """The manifest's `job` block for this job's runs."""
-        return {"id": self.job_id, "nonce": self.nonce}
-
-
-def parse_lease(answer: Any) -> JobLease:
-    """A claim answer's fields, checked; a malformed answer is refused (not retried: claiming
-    again would only lease another job this agent cannot use)."""
-    names = ("lease_id", "nonce", "source", "upload_url")
-    job = answer.get("job") if isinstance(answer, dict) else None
-    values = [answer.get(n) for n in names] if isinstance(answer, dict) else []
-    if not isinstance(job, dict) or not isinstance(job.get("id"), int):
-        raise ServerRefusedError(200, "bad-claim-answer", "the claim answer has no job with an id")
-    if not all(isinstance(v, str) for v in values):
-        raise ServerRefusedError(200, "bad-claim-answer", f"the claim answer lacks one of {names}")
-    baseline = answer.get("baseline_source")
-    if baseline is not None and not isinstance(baseline, str):
-        raise ServerRefusedError(200, "bad-claim-answer", "baseline_source is not text")
-    lease_id, nonce, source, url = (str(v) for v in values)
-    return JobLease(job, lease_id, nonce, source, url, baseline)
+    accelerator: str  # cpu | cuda
+    accelerator_count: int
+    gpu_model: str | None
+    image_digest: str | None
+    runner_version: str
 
 
 class ServerClient:
@@ -137,65 +151,66 @@ class ServerClient:
             raise _refusal(response)
         return response
 
-    def _json(self, method: str, path: str, payload: Any = None, *, signed: bool = False) -> Any:
+    def _json(
+        self, route: str, method: str, path: str, payload: Any = None, *, signed: bool = False
+    ) -> object:
         body = b"" if payload is None else json.dumps(payload).encode()
         response = self._send(method, path, body, signed=signed)
-        return None if response.status_code == 204 else response.json()
+        return None if response.status_code == 204 else _decoded(response, route)
 
     # -- reads and uploads ----------------------------------------------------------------
-    def health(self) -> dict[str, Any]:
-        result: dict[str, Any] = self._json("GET", f"{API}/health")
-        return result
+    def health(self) -> Health:
+        return parse_health(self._json("health", "GET", f"{API}/health"))
 
-    def upload_bundle(self, data: bytes) -> dict[str, Any]:
+    def upload_bundle(self, data: bytes) -> Ingested:
         response = self._send("POST", f"{API}/runs", data, content_type="application/gzip")
-        result: dict[str, Any] = response.json()
-        return result
+        return parse_ingested(_decoded(response, "upload"), "upload")
 
-    def submit(self, track: str, source: str, description: str) -> dict[str, Any]:
+    def submit(self, track: str, source: str, description: str) -> Submission:
         payload = {"track": track, "source": source, "description": description}
-        result: dict[str, Any] = self._json("POST", f"{API}/submissions", payload)
-        return result
+        return parse_submission(self._json("submission", "POST", f"{API}/submissions", payload))
 
-    def submission(self, submission_id: int) -> dict[str, Any]:
-        result: dict[str, Any] = self._json("GET", f"{API}/submissions/{submission_id}")
-        return result
+    def submission(self, submission_id: int) -> Submission:
+        path = f"{API}/submissions/{submission_id}"
+        return parse_submission(self._json("submission", "GET", path))
 
-    def attempt(self, attempt_id: int) -> dict[str, Any]:
-        result: dict[str, Any] = self._json("GET", f"{API}/attempts/{attempt_id}")
-        return result
+    def attempt(self, attempt_id: int) -> Attempt:
+        return parse_attempt(self._json("attempt", "GET", f"{API}/attempts/{attempt_id}"))
 
     # -- agent calls, signed with the runner key --------------------------------------------
-    def claim(self, environment: dict[str, Any] | None = None) -> JobLease | None:
+    def claim(self, environment: AgentEnvironment | None = None) -> JobLease | None:
         """Lease the oldest pending job; None when the queue is empty."""
-        answer = self._json("POST", f"{API}/jobs/claim", environment, signed=True)
+        answer = self._json("claim", "POST", f"{API}/jobs/claim", environment, signed=True)
         return None if answer is None else parse_lease(answer)
 
-    def heartbeat(self, job_id: int, lease_id: str) -> dict[str, Any]:
+    def heartbeat(self, job_id: int, lease_id: str) -> Job:
+        """The job, its lease extended (`lease_expires_at`)."""
         payload = {"lease_id": lease_id}
-        result: dict[str, Any] = self._json(
-            "POST", f"{API}/jobs/{job_id}/heartbeat", payload, signed=True
-        )
-        return result
+        path = f"{API}/jobs/{job_id}/heartbeat"
+        return parse_job(self._json("heartbeat", "POST", path, payload, signed=True), "heartbeat")
 
-    def upload_job_run(self, job_id: int, lease_id: str, data: bytes) -> dict[str, Any]:
+    def upload_job_run(self, job_id: int, lease_id: str, data: bytes) -> Ingested:
         path = f"{API}/jobs/{job_id}/runs?lease={lease_id}"
         response = self._send("POST", path, data, signed=True, content_type="application/gzip")
-        result: dict[str, Any] = response.json()
-        return result
+        return parse_ingested(_decoded(response, "job upload"), "job upload")
 
-    def complete(
-        self, job_id: int, lease_id: str, *, failed: bool, reason: str | None
-    ) -> dict[str, Any]:
+    def complete(self, job_id: int, lease_id: str, *, failed: bool, reason: str | None) -> Job:
         payload = {
             "lease_id": lease_id,
             "outcome": "failed" if failed else "finished",
             "reason": reason,
         }
-        result: dict[str, Any] = self._json(
-            "POST", f"{API}/jobs/{job_id}/complete", payload, signed=True
-        )
-        return result
+        path = f"{API}/jobs/{job_id}/complete"
+        return parse_job(self._json("complete", "POST", path, payload, signed=True), "complete")
+
+
+def _decoded(response: httpx.Response, route: str) -> object:
+    """A 2xx answer's JSON; not JSON at all is malformed too."""
+    try:
+        answer: object = response.json()
+    except ValueError:
+        raise MalformedAnswerError(route, "body", "not JSON") from None
+    return answer
 
 
 def _retry_after(value: str | None) -> float | None:

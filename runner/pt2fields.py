@@ -1,4 +1,5 @@
-"""Field validators for the JSON of a torch.export archive (runner.pt2check reads it with them).
+"""Field validators for the JSON of a torch.export archive (runner.pt2check and
+runner.pt2graph read it with them).
 
 Each takes a parsed JSON value and where it sits, and returns it checked or raises RefusedError
 naming the place: objects with exactly the allowed keys, one-key unions, bounded integers,

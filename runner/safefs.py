@@ -40,13 +40,14 @@ def open_regular_file(root: Path, relative: str, *, max_bytes: int) -> BinaryIO:
             raise UnsafeFileError(f"{relative}: {exc.strerror}") from None
     finally:
         os.close(fd)
-    f = os.fdopen(file_fd, "rb")
+    # Checked on the raw descriptor: fdopen refuses a directory with IsADirectoryError (a
+    # variant can plant one where its model file should be) and would leak the descriptor.
     info = os.fstat(file_fd)
     if not stat.S_ISREG(info.st_mode) or info.st_size > max_bytes:
-        f.close()
+        os.close(file_fd)
         what = "not a regular file" if not stat.S_ISREG(info.st_mode) else "too large"
         raise UnsafeFileError(f"{relative}: {what}")
-    return f
+    return os.fdopen(file_fd, "rb")
 
 
 def read_regular_file(root: Path, relative: str, *, max_bytes: int) -> bytes:

@@ -20,7 +20,7 @@ from server.deps import AppState
 from server.middleware import CachedLeaderboard, SecurityHeaders, WriteRateLimit
 from server.problems import install_handlers
 from server.services.agent_auth import NonceStore
-from server.services.leaderboard import LeaderboardCache
+from server.services.cache import PageCache
 from server.services.rate_limit import TokenBuckets
 from server.services.reverify.schedule import ReverifyScheduler
 from speedrun import __version__
@@ -57,7 +57,7 @@ def create_app(settings: Settings, *, apply_migrations: bool = True) -> FastAPI:
         openapi_url="/api/v1/openapi.json",
         lifespan=lifespan,
     )
-    cache = LeaderboardCache(settings.leaderboard_cache_ttl_s)
+    cache = PageCache(settings.leaderboard_cache_ttl_s)
     app.state.speedrun = AppState(settings=settings, db=db, cache=cache, nonces=NonceStore(db))
     app.add_middleware(CachedLeaderboard, cache=cache)
     app.add_middleware(WriteRateLimit, buckets=write_buckets(settings))
@@ -66,7 +66,7 @@ def create_app(settings: Settings, *, apply_migrations: bool = True) -> FastAPI:
     install_handlers(app)
     install_page_errors(app, templates)
     app.include_router(api_router())
-    app.include_router(pages.make_router(templates, board_ttl_s=settings.leaderboard_cache_ttl_s))
+    app.include_router(pages.make_router(templates))
     static = resources.files("web") / "static"
     app.mount("/static", StaticFiles(directory=str(static), check_dir=False), name="static")
     return app

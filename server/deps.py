@@ -21,7 +21,7 @@ from server.db import Database
 from server.models import Runner, User
 from server.problems import BadRequest, TooLarge, Unauthorized
 from server.services.agent_auth import NonceStore, authenticate_agent
-from server.services.leaderboard import LeaderboardCache
+from server.services.cache import PageCache
 from server.services.rate_limit import PENDING_CHARGE, PendingCharge
 from server.services.runners import active_runner
 from server.services.tokens import active_token
@@ -36,7 +36,7 @@ M = TypeVar("M", bound=BaseModel)
 class AppState:
     settings: Settings
     db: Database
-    cache: LeaderboardCache
+    cache: PageCache  # the one page cache: every write route calls `cache.invalidate()`
     nonces: NonceStore
 
 

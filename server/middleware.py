@@ -1,9 +1,10 @@
 """Pure-ASGI middleware.
 
 `CachedLeaderboard`: a shortcut for cached leaderboard answers: a hit is sent straight from
-the cache, before routing, parameter validation and dependency injection, so the busiest read
-costs about what a trivial endpoint does. Misses (and one request per stale answer) go
-through the app as usual, where the route builds and caches the answer.
+the page cache (`server.services.cache`), before routing, parameter validation and
+dependency injection, so the busiest read costs about what a trivial endpoint does. Misses
+(and every request while the cache's stamp is due to be re-read) go through the app as
+usual, where the route reads the stamp, and builds and caches the answer if need be.
 
 `WriteRateLimit`: every write (POST, PUT, PATCH, DELETE, to any path) is charged to a token
 bucket (`server.services.rate_limit`): at once to the client's address when it carries no
@@ -22,7 +23,8 @@ import re
 from typing import Any
 
 from server.problems import RateLimited, problem
-from server.services.leaderboard import LeaderboardCache, raw_key
+from server.services.cache import PageCache
+from server.services.leaderboard import raw_key
 from server.services.rate_limit import PENDING_CHARGE, PendingCharge, TokenBuckets, refusal
 
 PREFIX, SUFFIX = "/api/v1/tracks/", "/leaderboard"
@@ -30,7 +32,7 @@ Scope = dict[str, Any]
 
 
 class CachedLeaderboard:
-    def __init__(self, app: Any, cache: LeaderboardCache) -> None:
+    def __init__(self, app: Any, cache: PageCache) -> None:
         self.app = app
         self.cache = cache
 
@@ -42,10 +44,9 @@ class CachedLeaderboard:
             and path.startswith(PREFIX)
             and path.endswith(SUFFIX)
         ):
-            key = raw_key(path, scope.get("query_string", b""))
-            hit = self.cache.lookup(key)
-            if hit is not None and (hit[1] or not self.cache.claim_refresh(key)):
-                await _send_json(send, hit[0])
+            hit = self.cache.peek(raw_key(path, scope.get("query_string", b"")))
+            if isinstance(hit, bytes):
+                await _send_json(send, hit)
                 return
         await self.app(scope, receive, send)
 

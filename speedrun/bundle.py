@@ -7,7 +7,8 @@ bounded while decompressing; every member header is read first and only plain re
 (no links, devices, or sparse files, whose holes `tarfile` would fill) with plain relative
 names are accepted, their declared sizes summed and bounded before any content is read; the
 manifest is bounded on its own. `verify_bundle` then checks the signature on the manifest
-before anything else reads it (schema, first error only; member hashes; rules). It separates
+before anything else reads it (schema, first error only; member hashes; rules), and answers
+one `Verified`: the manifest typed (`speedrun.manifest`), its track and the warnings. It separates
 "cannot be read" (`BundleError`) from "reads but fails a check" (`BundleInvalid`), and is the
 one check both `speedrun verify` and the server's ingest run.
 """
@@ -31,7 +32,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from speedrun import signing
 from speedrun.errors import BundleError, BundleInvalid, KeyFileError, TrackError
-from speedrun.tracks import get_track
+from speedrun.manifest import Manifest
+from speedrun.tracks import Track, get_track
 
 MANIFEST = "manifest.json"
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024  # uncompressed, all members together
@@ -51,8 +53,14 @@ class Bundle:
 
 
 @dataclass(frozen=True)
-class Verdict:
-    key_id: str
+class Verified:
+    """A bundle that passed `verify_bundle`: its manifest typed, the track it ran on, and
+    what the checks found worth saying without refusing it."""
+
+    bundle: Bundle
+    manifest: Manifest
+    track: Track
+    key_id: str  # the signing key's
     trusted: bool  # signed by a key the caller trusts (always False without a trust list)
     warnings: list[str] = field(default_factory=list)
 
@@ -230,7 +238,7 @@ def _read_member(tar: tarfile.TarFile, info: tarfile.TarInfo) -> bytes:
 
 def verify_bundle(
     bundle: Bundle, *, trusted: Mapping[str, Ed25519PublicKey] | None = None
-) -> Verdict:
+) -> Verified:
     """Signature first, then schema, member hashes and the track's rules. Raises
     BundleInvalid naming the first problem found."""
     m = bundle.manifest
@@ -239,27 +247,32 @@ def verify_bundle(
     if first is not None:
         where = "/".join(str(p) for p in first.absolute_path) or "(top level)"
         raise BundleInvalid(f"manifest schema: at {where}: {first.message[:300]}", code="schema")
-    if m["runner"]["key_id"] != key_id:
+    manifest = Manifest.from_json(m)
+    if manifest.runner.key_id != key_id:
         raise BundleInvalid("runner.key_id differs from the signing key", code="bad-signature")
-    _check_members(bundle)
-    warnings = check_rules(m)
-    return Verdict(key_id=key_id, trusted=trusted is not None, warnings=warnings)
+    _check_members(bundle, manifest)
+    try:
+        track = get_track(manifest.track.id, manifest.track.version)
+    except TrackError as exc:
+        raise BundleInvalid(str(exc), code="unknown-track") from None
+    warnings = check_rules(manifest, track)
+    return Verified(bundle, manifest, track, key_id, trusted is not None, warnings)
 
 
-def _check_members(bundle: Bundle) -> None:
-    listed = bundle.manifest["members"]
+def _check_members(bundle: Bundle, manifest: Manifest) -> None:
+    listed = manifest.members
     for name, data in bundle.members.items():
         if name not in listed:
             raise BundleInvalid(f"member {name!r} is not listed in the manifest", code="unlisted")
-        if _sha256(data) != listed[name]["sha256"] or len(data) != listed[name]["size_bytes"]:
+        if _sha256(data) != listed[name].sha256 or len(data) != listed[name].size_bytes:
             raise BundleInvalid(f"member {name!r} does not match its sha256", code="tampered")
     missing = sorted(set(listed) - set(bundle.members))
     if missing:
         raise BundleInvalid(f"listed members missing: {', '.join(missing)}", code="missing-member")
-    variant = bundle.manifest["variant"]
-    if variant["path"] not in bundle.members:
+    variant = manifest.variant
+    if variant.path not in bundle.members:
         raise BundleInvalid("the variant source is not in the bundle", code="missing-member")
-    if listed[variant["path"]]["sha256"] != variant["sha256"]:
+    if listed[variant.path].sha256 != variant.sha256:
         raise BundleInvalid("variant.sha256 does not match the variant member", code="tampered")
 
 
@@ -299,30 +312,26 @@ def _check_signature(m: Mapping[str, Any], trusted: Mapping[str, Ed25519PublicKe
     return str(sig["key_id"])
 
 
-def check_rules(m: Mapping[str, Any]) -> list[str]:
+def check_rules(m: Manifest, track: Track) -> list[str]:
     """Checks against the track's rules; returns warnings, raises on a violation."""
-    try:
-        track = get_track(m["track"]["id"], m["track"]["version"])
-    except TrackError as exc:
-        raise BundleInvalid(str(exc), code="unknown-track") from None
-    fig, status = m["figures"], m["exit"]["status"]
-    if status == "completed":
-        if fig["time_ms"] is None or fig["val_loss"] is None:
+    fig = m.figures
+    if m.exit.status == "completed":
+        if fig.time_ms is None or fig.val_loss is None:
             raise BundleInvalid("a completed run must carry time_ms and val_loss", code="rules")
         limit_ms = track.limits.wall_clock_s * 1000
-        if fig["time_ms"] > limit_ms:
+        if fig.time_ms > limit_ms:
             raise BundleInvalid(f"time_ms exceeds the track's {limit_ms} ms", code="rules")
-    expected_source = "independently-evaluated" if m["variant"]["harness"] else "self-reported"
-    if fig["val_loss"] is not None and fig["val_loss_source"] != expected_source:
+    expected_source = "independently-evaluated" if m.variant.harness else "self-reported"
+    if fig.val_loss is not None and fig.val_loss_source != expected_source:
         raise BundleInvalid(
             f"val_loss_source must be {expected_source!r} for this variant", code="rules"
         )
-    cap = fig.get("untimed_cap_ms")
+    cap = fig.untimed_cap_ms
     if cap is not None and cap > track.limits.untimed_cap_s * 1000:
         raise BundleInvalid("untimed cap above the track's", code="rules")
-    data = m["fingerprint"]["data"]
-    files = data["files"]
-    if (data.get("held_out") or {}).get("kind") == "secret-language":
+    data = m.fingerprint.data
+    files = data.files
+    if data.held_out is not None and data.held_out.kind == "secret-language":
         files = {}  # built from the deployment's secret: no public pin applies
     pinned = {f.name: f.sha256 for f in (track.dataset.val_file, *track.dataset.train_files)}
     for name, digest in files.items():
@@ -330,24 +339,24 @@ def check_rules(m: Mapping[str, Any]) -> list[str]:
             raise BundleInvalid(f"data file {name} differs from the track's pin", code="rules")
     _check_evaluation(m)
     warnings = []
-    if m["backend"] not in track.rules.record_backends:
-        warnings.append(f"backend {m['backend']!r} does not count toward records on {track.key}")
-    if fig["val_loss_source"] == "self-reported":
+    if m.backend not in track.rules.record_backends:
+        warnings.append(f"backend {m.backend!r} does not count toward records on {track.key}")
+    if fig.val_loss_source == "self-reported":
         warnings.append("val_loss is self-reported (legacy variant)")
-    warnings += [f"flag: {flag}" for flag in m.get("flags", [])]
+    warnings += [f"flag: {flag}" for flag in m.flags]
     return warnings
 
 
-def _check_evaluation(m: Mapping[str, Any]) -> None:
+def _check_evaluation(m: Manifest) -> None:
     """An independently evaluated loss must be the evaluator's own figure (where the
     manifest carries the runner's `evaluation` block; older manifests have none)."""
-    fig, evaluation = m["figures"], m.get("evaluation")
-    if fig["val_loss_source"] != "independently-evaluated" or not evaluation:
+    fig, evaluation = m.figures, m.evaluation
+    if fig.val_loss_source != "independently-evaluated" or evaluation is None:
         return
-    if evaluation.get("val_loss") != fig["val_loss"]:
+    if evaluation.val_loss != fig.val_loss:
         raise BundleInvalid(
             "val_loss is marked independently evaluated but differs from the evaluation block",
             code="rules",
         )
-    if fig.get("independent_val_loss", fig["val_loss"]) != fig["val_loss"]:
+    if fig.has_independent_val_loss and fig.independent_val_loss != fig.val_loss:
         raise BundleInvalid("independent_val_loss differs from val_loss", code="rules")

@@ -12,7 +12,7 @@ to its twin. Errors on pages render `error.html` (see `pages_errors`).
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Protocol
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import PlainTextResponse, RedirectResponse, Response
@@ -36,15 +36,30 @@ def wants_json(request: Request) -> bool:
     return "application/json" in accept and "text/html" not in accept
 
 
-def make_router(templates: Jinja2Templates, *, board_ttl_s: float) -> APIRouter:
+class Render(Protocol):
+    def __call__(
+        self, request: Request, name: str, json_url: str, **context: object
+    ) -> Response: ...
+
+
+def make_router(templates: Jinja2Templates) -> APIRouter:
     router = APIRouter(include_in_schema=False)
-    boards = board.BoardCache(board_ttl_s)
 
     def render(request: Request, name: str, json_url: str, **context: object) -> Response:
         if wants_json(request):
             return RedirectResponse(json_url, status_code=307)
         context["json_url"] = json_url
         return templates.TemplateResponse(request, name, context)
+
+    _twin_routes(router)  # first: `/tracks/x.json` would match `/tracks/{track}` too
+    _index_route(router, render)
+    _track_route(router, render)
+    _detail_routes(router, render)
+    return router
+
+
+def _index_route(router: APIRouter, render: Render) -> None:
+    """`/`: every track's best (the boards' rows from the page cache, `state.cache`)."""
 
     @router.get("/")
     def index(
@@ -60,7 +75,7 @@ def make_router(templates: Jinja2Templates, *, board_ttl_s: float) -> APIRouter:
                 session,
                 t,
                 state.settings,
-                cache=boards,
+                cache=state.cache,
                 evidence=evidence,
                 page_size=board.INDEX_ROWS,
                 chart_id=f"progress-{t.id}",
@@ -78,14 +93,9 @@ def make_router(templates: Jinja2Templates, *, board_ttl_s: float) -> APIRouter:
             hidden=hidden,
         )
 
-    @router.get("/tracks/{track}.json")
-    def track_json(track: str, version: Version = None, page: PageNo = 1) -> Response:
-        t = resolve(track, version)
-        offset = (page - 1) * board.PAGE_SIZE
-        url = (
-            f"{read_models.track_public(t).leaderboard_url}&limit={board.PAGE_SIZE}&offset={offset}"
-        )
-        return RedirectResponse(url, status_code=307)
+
+def _track_route(router: APIRouter, render: Render) -> None:
+    """One track's board, filtered and paginated (its rows from the page cache)."""
 
     @router.get("/tracks/{track}")
     def track_page(
@@ -101,7 +111,7 @@ def make_router(templates: Jinja2Templates, *, board_ttl_s: float) -> APIRouter:
             session,
             resolve(track, version),
             state.settings,
-            cache=boards,
+            cache=state.cache,
             evidence=evidence,
             page=page,
         )
@@ -114,9 +124,9 @@ def make_router(templates: Jinja2Templates, *, board_ttl_s: float) -> APIRouter:
             levels=board.EVIDENCE_LEVELS,
         )
 
-    @router.get("/records/{record_id}.json")
-    def record_json(record_id: Id) -> Response:
-        return RedirectResponse(f"{API}/records/{record_id}", status_code=307)
+
+def _detail_routes(router: APIRouter, render: Render) -> None:
+    """A record, a run (and its whole log), a submission."""
 
     @router.get("/records/{record_id}")
     def record_page(
@@ -124,10 +134,6 @@ def make_router(templates: Jinja2Templates, *, board_ttl_s: float) -> APIRouter:
     ) -> Response:
         view = detail.record_view(session, record_id, state.settings, str(request.base_url))
         return render(request, "record.html", f"{API}/records/{record_id}", v=view)
-
-    @router.get("/runs/{run_id}.json")
-    def run_json(run_id: RunId) -> Response:
-        return RedirectResponse(f"{API}/runs/{run_id}", status_code=307)
 
     @router.get("/runs/{run_id}/log.txt")
     def run_log(session: SessionDep, run_id: RunId) -> Response:
@@ -142,13 +148,32 @@ def make_router(templates: Jinja2Templates, *, board_ttl_s: float) -> APIRouter:
         view = detail.run_view(session, run_id)
         return render(request, "run.html", f"{API}/runs/{run_id}", v=view)
 
-    @router.get("/submissions/{submission_id}.json")
-    def submission_json(submission_id: Id) -> Response:
-        return RedirectResponse(f"{API}/submissions/{submission_id}", status_code=307)
-
     @router.get("/submissions/{submission_id}")
     def submission_page(request: Request, session: SessionDep, submission_id: Id) -> Response:
         view = detail.submission_view(session, submission_id)
         return render(request, "submission.html", f"{API}/submissions/{submission_id}", v=view)
 
-    return router
+
+def _twin_routes(router: APIRouter) -> None:
+    """A page's URL with `.json` appended: a redirect to its JSON twin."""
+
+    @router.get("/tracks/{track}.json")
+    def track_json(track: str, version: Version = None, page: PageNo = 1) -> Response:
+        t = resolve(track, version)
+        offset = (page - 1) * board.PAGE_SIZE
+        url = (
+            f"{read_models.track_public(t).leaderboard_url}&limit={board.PAGE_SIZE}&offset={offset}"
+        )
+        return RedirectResponse(url, status_code=307)
+
+    @router.get("/records/{record_id}.json")
+    def record_json(record_id: Id) -> Response:
+        return RedirectResponse(f"{API}/records/{record_id}", status_code=307)
+
+    @router.get("/runs/{run_id}.json")
+    def run_json(run_id: RunId) -> Response:
+        return RedirectResponse(f"{API}/runs/{run_id}", status_code=307)
+
+    @router.get("/submissions/{submission_id}.json")
+    def submission_json(submission_id: Id) -> Response:
+        return RedirectResponse(f"{API}/submissions/{submission_id}", status_code=307)

@@ -67,18 +67,8 @@ class LocalBackend:
         reader.start()
         sampler = _PeakSampler(proc.pid)
         guard = OutputGuard(spec.output_dir, spec.output_bytes)
-        timed_out = False
         try:
-            deadline = t0 + spec.time_limit_s
-            while proc.poll() is None:
-                if time.monotonic() >= deadline:
-                    timed_out = True
-                    break
-                if guard.check():
-                    break
-                sampler.sample()
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    proc.wait(timeout=0.25)
+            timed_out = _watch(proc, t0 + spec.time_limit_s, sampler, guard)
         finally:
             # Still running (time limit, interrupt, error): not yet reaped, so its pid and
             # its tree are still its own. A launcher that exited has reaped its workers.
@@ -99,6 +89,22 @@ class LocalBackend:
             killed_by_signal=-code if code is not None and code < 0 else None,
             limit_exceeded=guard.exceeded,
         )
+
+
+def _watch(
+    proc: subprocess.Popen[bytes], deadline: float, sampler: _PeakSampler, guard: OutputGuard
+) -> bool:
+    """Wait for the process, sampling its memory, until it exits, the deadline passes (True)
+    or its output outgrows its limit."""
+    while proc.poll() is None:
+        if time.monotonic() >= deadline:
+            return True
+        if guard.check():
+            break
+        sampler.sample()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=0.25)
+    return False
 
 
 def _pump(stream: IO[bytes], collector: LineCollector) -> None:

@@ -4,8 +4,7 @@ shows its nonce: only the claim answer carries it, to the agent that leased the 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 from fastapi.responses import JSONResponse
@@ -24,7 +23,7 @@ from server.services.hardware import AgentHardware
 from server.services.ingest import ingest_bundle
 from server.services.read_models import API
 from server.services.reverify import policy as reverify_policy
-from server.services.runners import runner_names
+from speedrun.manifest import Manifest
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 SIGNED = problems(401, 404, 409, 413, 422, 429)
@@ -110,24 +109,11 @@ async def upload_run(job_id: Id, lease: str, agent: AgentDep, state: StateDep) -
     """A bundle produced for this job (the body is the bundle's bytes), under a live lease; its
     manifest must carry the job's id and nonce (400 `job-mismatch` otherwise)."""
 
-    def work() -> IngestPublic:
-        def hook(session: Session, run: Run, manifest: Mapping[str, Any]) -> None:
-            jobs.attach_run(session, job_id, lease, agent.runner, run, manifest, utcnow())
+    def hook(session: Session, run: Run, manifest: Manifest) -> None:
+        jobs.attach_run(session, job_id, lease, agent.runner, run, manifest, utcnow())
 
-        result = ingest_bundle(state.db, agent.body, state.settings, hook=hook)
-        if result.track_key:
-            state.cache.invalidate(result.track_key)
-        with state.db.reader() as session:
-            run = read_models.run_brief(
-                read_models.get_run(session, result.run_id), runner_names(session)
-            )
-        return IngestPublic(
-            created=result.created,
-            run_id=result.run_id,
-            records_established=result.records,
-            warnings=result.warnings,
-            run=run,
-        )
+    def work() -> IngestPublic:
+        return ingest_bundle(state.db, agent.body, state.settings, state.cache, hook=hook)
 
     answer = await run_in_threadpool(work)
     return JSONResponse(answer.model_dump(mode="json"), status_code=201 if answer.created else 200)

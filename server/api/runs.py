@@ -17,7 +17,6 @@ from server.services import read_models
 from server.services.blobs import get_blob
 from server.services.ingest import ingest_bundle
 from server.services.read_models import API
-from server.services.runners import runner_names
 
 router = APIRouter(prefix="/runs", tags=["runs"])
 BUNDLE_BODY = {
@@ -44,23 +43,7 @@ async def post_run(request: Request, state: StateDep) -> JSONResponse:
     a record); a re-upload answers 200 with the stored run."""
     data = await read_body(request, state.settings.max_bundle_bytes)
 
-    def work() -> IngestPublic:
-        result = ingest_bundle(state.db, data, state.settings)
-        if result.track_key:
-            state.cache.invalidate(result.track_key)
-        with state.db.reader() as session:
-            run = read_models.run_brief(
-                read_models.get_run(session, result.run_id), runner_names(session)
-            )
-        return IngestPublic(
-            created=result.created,
-            run_id=result.run_id,
-            records_established=result.records,
-            warnings=result.warnings,
-            run=run,
-        )
-
-    answer = await run_in_threadpool(work)
+    answer = await run_in_threadpool(ingest_bundle, state.db, data, state.settings, state.cache)
     return JSONResponse(
         answer.model_dump(mode="json"),
         status_code=201 if answer.created else 200,

@@ -42,14 +42,12 @@ async def track_leaderboard(
     """Records on the track version ranked by mean time, current and superseded."""
     t = resolve(track, version)
     key = leaderboard.raw_key(request.scope["path"], request.scope["query_string"])
-    body = state.cache.fresh(key)
-    if body is None:
+    body = state.cache.peek(key)
+    if not isinstance(body, bytes):
 
         def load() -> bytes:
             with state.db.reader() as session:
-                return state.cache.build(
-                    key, t, limit, offset, lambda: leaderboard.track_records(session, t)
-                )
+                return leaderboard.leaderboard_body(session, state.cache, key, t, limit, offset)
 
         body = await run_in_threadpool(load)
     return Response(body, media_type="application/json")

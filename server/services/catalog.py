@@ -1,26 +1,21 @@
-"""Track definitions for the server, read once per process.
+"""The server's view of the track definitions: which tracks its runners run, where new work
+goes (`live_track`), and whether a track version takes runs or submissions (`closed_reason`).
 
-`speedrun.tracks.get_track` parses every TOML file on each call, which is right for a CLI
-and far too slow for a hot endpoint; the definitions ship with the package and do not change
-while a server runs, so lookups here are memoised (the first call does the reading).
+Look-ups are `speedrun.tracks`' own (it parses the definitions once per process and keeps
+them); `track` and `tracks` are those look-ups under the names the server's callers use, with
+no second cache here.
 """
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 from speedrun.errors import TrackError
 from speedrun.tracks import Track, get_track, list_tracks
 
-
-@lru_cache(maxsize=512)
-def track(ref: str, version: int | None = None) -> Track:
-    """Like `speedrun.tracks.get_track` (raises TrackError for unknown ids or versions)."""
-    return get_track(ref, version)
+track = get_track  # by id (`cpu-tiny`, `cpu-tiny@v1`) and version; raises TrackError
 
 
-@lru_cache(maxsize=2)
 def tracks(*, include_hidden: bool = False) -> tuple[Track, ...]:
+    """The latest version of each track (hidden ones only when asked)."""
     return tuple(list_tracks(include_hidden=include_hidden))
 
 

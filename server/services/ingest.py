@@ -4,6 +4,11 @@ parsed once into what pages show, then one short write transaction that stores t
 and variant source by sha256, the run and its log summary, its attempt, and any record it
 makes. Idempotent by the bundle's sha256; a run_id may appear only once.
 
+One straight line, the same for both upload routes (`ingest_bundle`): read the bundle,
+verify it once (`speedrun.bundle.verify_bundle` answers the typed manifest and the track it
+ran on: nothing looks the track up again), walk its values, parse its log, store it, then
+drop the track's cached answers and build the answer the routes return.
+
 What a stored run counts for:
 * Only runs of server-issued jobs count. A bundle uploaded through its job's route
   (`POST /jobs/{id}/runs`, which checks the lease and the bundle's signed job id and nonce)
@@ -18,9 +23,9 @@ What a stored run counts for:
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Protocol
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -30,14 +35,16 @@ from server.config import Settings
 from server.db import Database
 from server.models import Attempt, Run, utcnow
 from server.problems import Conflict
-from server.services import catalog, run_logs, runners
+from server.schemas.runs import IngestPublic
+from server.services import catalog, read_models, run_logs, runners
 from server.services.attempts import get_or_create_attempt, refresh_stats
 from server.services.blobs import put_blob, sha256_hex
 from server.services.manifest import check_values, log_member, run_columns
 from server.services.records import decide_record, lock_track
 from server.services.reverify import policy as reverify_policy
-from speedrun.bundle import Bundle, read_bundle, verify_bundle
+from speedrun.bundle import Bundle, Verified, read_bundle, verify_bundle
 from speedrun.errors import BundleInvalid
+from speedrun.manifest import Manifest
 from speedrun.tracks import Track
 
 BUNDLE_MEDIA_TYPE = "application/gzip"
@@ -46,15 +53,21 @@ SOURCE_MEDIA_TYPE = "text/x-python"
 # A hook run inside the write transaction before the run is stored (a job's lease and nonce
 # check, which makes the run the job's); it gets the verified manifest; raising there rolls
 # everything back.
-RunHook = Callable[[Session, Run, Mapping[str, Any]], None]
+RunHook = Callable[[Session, Run, Manifest], None]
 UNSOLICITED_WARNING = (
     "unsolicited: uploaded outside any server job; stored and shown, never counted toward a "
     "record (only runs of a job count)"
 )
 
 
+class TrackCache(Protocol):
+    """What ingest needs of the leaderboard cache: dropping one track's answers."""
+
+    def invalidate(self, track_key: str | None = None) -> None: ...
+
+
 @dataclass
-class IngestResult:
+class _Outcome:
     run_id: str
     created: bool
     records: list[int] = field(default_factory=list)
@@ -66,49 +79,39 @@ def _existing(session: Session, sha256: str) -> str | None:
     return session.scalar(select(Run.run_id).where(Run.bundle_sha256 == sha256))
 
 
-def _verify(db: Database, bundle: Bundle) -> tuple[Track, list[str]]:
+def _verify(db: Database, bundle: Bundle) -> Verified:
     """The checks in cost order: the signature against the registry first, so an anonymous
     client's manifest is refused before anything walks it; then the schema, members and
     rules (`verify_bundle`), and only then the walk over every value (`check_values`)."""
     with db.reader() as session:
         trusted = runners.trusted_keys(session)
-    verdict = verify_bundle(bundle, trusted=trusted)
+    verified = verify_bundle(bundle, trusted=trusted)
     check_values(bundle.manifest)
-    m = bundle.manifest
-    track = catalog.track(m["track"]["id"], m["track"]["version"])
-    closed = catalog.closed_reason(track, submission=False)
+    closed = catalog.closed_reason(verified.track, submission=False)
     if closed is not None:
         raise BundleInvalid(closed[1], code=closed[0])
-    return track, verdict.warnings
+    return verified
 
 
 def _store(
     session: Session,
-    bundle: Bundle,
+    verified: Verified,
     data: bytes,
-    track: Track,
     settings: Settings,
     hook: RunHook | None,
     summary: run_logs.LogSummary,
 ) -> Run:
-    m = bundle.manifest
-    runner = runners.active_runner(session, m["signature"]["key_id"])
+    m, bundle, track = verified.manifest, verified.bundle, verified.track
+    runner = runners.active_runner(session, m.signature.key_id)
     if runner is None:  # revoked between the check and this transaction
         raise BundleInvalid("signature: the runner's key has been revoked", code="unknown-key")
-    if session.scalar(select(Run.id).where(Run.run_id == m["run_id"])) is not None:
-        raise Conflict("run-id-conflict", f"run {m['run_id']} exists with a different bundle")
-    variant = m["variant"]
-    source = put_blob(
-        session, bundle.members[variant["path"]], SOURCE_MEDIA_TYPE, variant["sha256"]
-    )
+    if session.scalar(select(Run.id).where(Run.run_id == m.run_id)) is not None:
+        raise Conflict("run-id-conflict", f"run {m.run_id} exists with a different bundle")
+    variant = m.variant
+    source = put_blob(session, bundle.members[variant.path], SOURCE_MEDIA_TYPE, variant.sha256)
     put_blob(session, data, BUNDLE_MEDIA_TYPE, bundle.sha256)
     attempt = get_or_create_attempt(
-        session,
-        track.id,
-        track.version,
-        variant["sha256"],
-        source_sha256=source,
-        name=variant.get("name"),
+        session, track.id, track.version, variant.sha256, source_sha256=source, name=variant.name
     )
     run = Run(
         **run_columns(m, track, settings.extra_record_backends),
@@ -117,7 +120,7 @@ def _store(
         attempt_id=attempt.id,
         runner_id=runner.id,
         bundle_sha256=bundle.sha256,
-        manifest_json=json.dumps(m, ensure_ascii=False, sort_keys=True),
+        manifest_json=json.dumps(m.raw, ensure_ascii=False, sort_keys=True),
     )
     if hook is not None:
         hook(session, run, m)
@@ -127,12 +130,12 @@ def _store(
     return run
 
 
-def _log_summary(bundle: Bundle) -> run_logs.LogSummary:
+def _log_summary(verified: Verified) -> run_logs.LogSummary:
     """The run's log parsed once, here, before the write transaction (pages read this)."""
-    m = bundle.manifest
-    member = log_member(m["members"], m["variant"]["path"])
-    text = run_logs.bundle_log_text(bundle.members, member)
-    return run_logs.summarize_text(text, member or str(m["run_id"]))
+    m = verified.manifest
+    member = log_member(m.members, m.variant.path)
+    text = run_logs.bundle_log_text(verified.bundle.members, member)
+    return run_logs.summarize_text(text, member or m.run_id)
 
 
 def _affected_attempts(session: Session, run: Run) -> list[Attempt]:
@@ -169,24 +172,23 @@ def _notes(run: Run, warnings: list[str]) -> list[str]:
     return notes
 
 
-def ingest_bundle(
-    db: Database, data: bytes, settings: Settings, *, hook: RunHook | None = None
-) -> IngestResult:
+def _ingest(db: Database, data: bytes, settings: Settings, hook: RunHook | None) -> _Outcome:
     """Verify and store one bundle; raises BundleError/BundleInvalid/ServerError on rejection."""
     digest = sha256_hex(data)
     with db.reader() as session:
         existing = _existing(session, digest)
     if existing is not None:
-        return IngestResult(existing, created=False)
+        return _Outcome(existing, created=False)
     bundle = read_bundle(data, max_bytes=settings.max_bundle_expanded_bytes)
-    track, warnings = _verify(db, bundle)
-    summary = _log_summary(bundle)
+    verified = _verify(db, bundle)
+    track = verified.track
+    summary = _log_summary(verified)
     for _ in range(3):
         try:
             with db.write() as session:
                 if (existing := _existing(session, digest)) is not None:
-                    return IngestResult(existing, created=False)
-                run = _store(session, bundle, data, track, settings, hook, summary)
+                    return _Outcome(existing, created=False)
+                run = _store(session, verified, data, settings, hook, summary)
                 records = _decide(session, track, run)
                 if run.official:
                     reverify_policy.note_environment(
@@ -194,11 +196,38 @@ def ingest_bundle(
                         track.id,
                         track.version,
                         run.image_digest,
-                        str(bundle.manifest["runner"]["version"]),
+                        str(verified.manifest.runner.version),
                         utcnow(),
                         settings.reverify_runs,
                     )
-            return IngestResult(run.run_id, True, records, _notes(run, warnings), track.key)
+            return _Outcome(run.run_id, True, records, _notes(run, verified.warnings), track.key)
         except IntegrityError:
             continue  # a concurrent upload of the same bytes or blob won; look again
     raise Conflict("ingest-conflict", "the bundle clashed with concurrent writes; retry")
+
+
+def ingest_bundle(
+    db: Database,
+    data: bytes,
+    settings: Settings,
+    cache: TrackCache,
+    *,
+    hook: RunHook | None = None,
+) -> IngestPublic:
+    """Verify and store one bundle, drop its track's cached answers, and answer as both
+    upload routes do (`created` false: these bytes were already stored). Raises
+    BundleError/BundleInvalid/ServerError on rejection."""
+    outcome = _ingest(db, data, settings, hook)
+    if outcome.track_key:
+        cache.invalidate(outcome.track_key)
+    with db.reader() as session:
+        run = read_models.run_brief(
+            read_models.get_run(session, outcome.run_id), runners.runner_names(session)
+        )
+    return IngestPublic(
+        created=outcome.created,
+        run_id=outcome.run_id,
+        records_established=outcome.records,
+        warnings=outcome.warnings,
+        run=run,
+    )

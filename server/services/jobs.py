@@ -17,9 +17,7 @@ the runs its agent made for it, and nothing uploaded elsewhere can be passed off
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
@@ -31,6 +29,7 @@ from server.problems import Conflict, JobMismatch, NotFound
 from server.services.hardware import UNDECLARED, AgentHardware, fits_track
 from server.services.queue import runs_done
 from server.services.reverify import verdict
+from speedrun.manifest import JobRef, Manifest
 
 PENDING, RUNNING, FINISHED, FAILED = "PENDING", "RUNNING", "FINISHED", "FAILED"
 # The record's side of an A/B job's pairs: stored with the record's attempt, never counted in
@@ -134,19 +133,17 @@ def heartbeat(
         return job
 
 
-def _check_job_block(job: Job, claimed: Mapping[str, Any] | None) -> None:
+def _check_job_block(job: Job, claimed: JobRef | None) -> None:
     """The bundle's signed `job` block must name this job and carry its nonce."""
-    if not claimed:
+    if claimed is None:
         raise JobMismatch(
             "job-mismatch",
             f"the bundle names no job (an unsolicited run); runs of job {job.id} must carry "
             "its id and nonce",
         )
-    if claimed.get("id") != job.id:
-        raise JobMismatch(
-            "job-mismatch", f"the bundle is for job {claimed.get('id')}, not job {job.id}"
-        )
-    if not secrets.compare_digest(str(claimed.get("nonce", "")), job.nonce):
+    if claimed.id != job.id:
+        raise JobMismatch("job-mismatch", f"the bundle is for job {claimed.id}, not job {job.id}")
+    if not secrets.compare_digest(claimed.nonce, job.nonce):
         raise JobMismatch("job-mismatch", f"the bundle's job nonce is not job {job.id}'s")
 
 
@@ -156,13 +153,13 @@ def attach_run(
     lease_id: str,
     runner: Runner,
     run: Run,
-    manifest: Mapping[str, Any],
+    manifest: Manifest,
     now: datetime,
 ) -> None:
     """Ingest hook for a job's upload: the lease is live and the run is what the job asked,
     made for this job (its signed id and nonce)."""
     job = held_job(session, job_id, lease_id, runner, now)
-    _check_job_block(job, manifest.get("job"))
+    _check_job_block(job, manifest.job)
     if run.runner_id != runner.id:
         raise JobMismatch("job-mismatch", "the bundle is signed by another runner than the lease's")
     if (run.track_id, run.track_version) != (job.track_id, job.track_version):
@@ -177,18 +174,18 @@ def attach_run(
         run.purpose = AB_BASELINE
 
 
-def _check_variant(job: Job, run: Run, manifest: Mapping[str, Any]) -> bool:
+def _check_variant(job: Job, run: Run, manifest: Manifest) -> bool:
     """The run is of the job's variant (or, in an A/B job, a pair's side of it); True for the
     baseline side of a pair."""
     if job.baseline_sha256 is None:
         if run.attempt_id != job.attempt_id:
             raise JobMismatch("job-mismatch", "the bundle ran another variant than the job's")
         return False
-    ab = manifest.get("ab") or {}
-    pair = (ab.get("baseline_sha256"), ab.get("candidate_sha256"))
-    if pair != (job.baseline_sha256, job.variant_sha256):
+    ab = manifest.ab
+    pair = (ab.baseline_sha256, ab.candidate_sha256) if ab is not None else (None, None)
+    if ab is None or pair != (job.baseline_sha256, job.variant_sha256):
         raise JobMismatch("job-mismatch", "an A/B job's runs are pairs of its two variants")
-    role, variant = ab.get("role"), manifest["variant"]["sha256"]
+    role, variant = ab.role, manifest.variant.sha256
     expected = job.baseline_sha256 if role == "baseline" else job.variant_sha256
     if variant != expected or (role == "candidate" and run.attempt_id != job.attempt_id):
         raise JobMismatch("job-mismatch", f"the {role} side ran another variant than the job's")

@@ -1,14 +1,10 @@
 """Records and the leaderboard: rows built in bulk (a handful of queries for any number of
-records), and a cache of serialized answers, invalidated on every write in this process and
-after `leaderboard_cache_ttl_s` for writes made elsewhere."""
+records), kept with the serialized answers in the one page cache (`server.services.cache`)."""
 
 from __future__ import annotations
 
 import json
-import threading
-import time
 from collections import defaultdict
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -30,6 +26,7 @@ from server.schemas.records import (
 )
 from server.services import catalog, runners
 from server.services.attempts import RunFigures, attempt_runs, compute_stats, stats_from_json
+from server.services.cache import PageCache
 from server.services.history import documents
 from server.services.read_models import API, run_brief, summary_public, track_public
 from speedrun.tracks import Track
@@ -239,81 +236,23 @@ def record_public(session: Session, record_id: int) -> RecordPublic:
     )
 
 
-def raw_key(path: str, query: bytes) -> str:
-    """The cache key of a leaderboard request: its path and query string as sent."""
-    return f"{path}?{query.decode('latin-1')}"
+def raw_key(path: str, query: bytes) -> tuple[str, str]:
+    """The cache key of a leaderboard answer: its path and query string as sent."""
+    return ("leaderboard", f"{path}?{query.decode('latin-1')}")
 
 
-@dataclass
-class _Body:
-    built_at: float
-    track_key: str
-    generation: int
-    body: bytes
+def cached_records(session: Session, cache: PageCache, track: Track) -> list[RecordEntry]:
+    """The track's ranked entries, built once per change stamp for the API and the pages."""
+    return cache.get(session, ("records", track.key), lambda: track_records(session, track))
 
 
-class LeaderboardCache:
-    """Serialized leaderboard answers by request (path + query string).
+def leaderboard_body(
+    session: Session, cache: PageCache, key: tuple[str, str], track: Track, limit: int, offset: int
+) -> bytes:
+    """A leaderboard answer, serialized (cached under `raw_key` of its request)."""
 
-    A write to a track drops that track's answers at once (generation bump). Past the TTL an
-    answer is stale: one request rebuilds it while the others keep getting the stale bytes,
-    so a rebuild never stalls the readers (`claim_refresh`).
-    """
-
-    def __init__(self, ttl_s: float) -> None:
-        self.ttl_s = ttl_s
-        self._lock = threading.Lock()
-        self._build_lock = threading.Lock()  # one build at a time: no stampede on a miss
-        self._generations: dict[str, int] = defaultdict(int)
-        self._entries: dict[str, tuple[float, int, list[RecordEntry]]] = {}
-        self._bodies: dict[str, _Body] = {}
-        self._refreshing: set[str] = set()
-
-    def invalidate(self, track_key: str | None = None) -> None:
-        with self._lock:
-            keys = [track_key] if track_key else list(self._generations)
-            for key in keys:
-                self._generations[key] += 1
-
-    def lookup(self, raw: str) -> tuple[bytes, bool] | None:
-        """(body, fresh) for a request, or None when there is nothing valid to serve."""
-        hit = self._bodies.get(raw)
-        if hit is None or hit.generation != self._generations[hit.track_key]:
-            return None
-        return hit.body, time.monotonic() - hit.built_at <= self.ttl_s
-
-    def claim_refresh(self, raw: str) -> bool:
-        """True for exactly one caller per stale answer: that one rebuilds it."""
-        with self._lock:
-            if raw in self._refreshing:
-                return False
-            self._refreshing.add(raw)
-            return True
-
-    def fresh(self, raw: str) -> bytes | None:
-        hit = self.lookup(raw)
-        return hit[0] if hit is not None and hit[1] else None
-
-    def build(
-        self, raw: str, track: Track, limit: int, offset: int, load: Callable[[], list[RecordEntry]]
-    ) -> bytes:
-        with self._build_lock:
-            body = self.fresh(raw)
-            if body is None:
-                body = self._build(raw, track, limit, offset, load)
-        with self._lock:
-            self._refreshing.discard(raw)
-        return body
-
-    def _build(
-        self, raw: str, track: Track, limit: int, offset: int, load: Callable[[], list[RecordEntry]]
-    ) -> bytes:
-        generation, now = self._generations[track.key], time.monotonic()
-        hit = self._entries.get(track.key)
-        if hit is not None and hit[1] == generation and now - hit[0] <= self.ttl_s:
-            entries = hit[2]
-        else:
-            entries = load()
+    def build() -> bytes:
+        entries = cached_records(session, cache, track)
         page = LeaderboardPublic(
             track=track_public(track),
             total=len(entries),
@@ -322,11 +261,6 @@ class LeaderboardCache:
             generated_at=utcnow(),
             entries=entries[offset : offset + limit],
         )
-        body = page.model_dump_json().encode("utf-8")
-        with self._lock:
-            if generation == self._generations[track.key]:  # no write since we started
-                self._entries[track.key] = (now, generation, entries)
-                if len(self._bodies) > 4096:
-                    self._bodies.clear()
-                self._bodies[raw] = _Body(now, track.key, generation, body)
-        return body
+        return page.model_dump_json().encode("utf-8")
+
+    return cache.get(session, key, build)

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from speedrun.errors import BundleInvalid
+from speedrun.manifest import Manifest
 from speedrun.rules import VOID_STATUS, effective_status, violations
 from speedrun.tracks import Track
 
@@ -47,7 +48,7 @@ def check_values(value: Any, where: str = "manifest") -> None:
             check_values(item, f"{where}[{index}]")
 
 
-def _gpu_names(hw: dict[str, Any]) -> list[str]:
+def _gpu_names(hw: Mapping[str, Any]) -> list[str]:
     gpus = hw.get("gpus")
     if not isinstance(gpus, list):
         return []
@@ -57,9 +58,9 @@ def _gpu_names(hw: dict[str, Any]) -> list[str]:
     return [str(n) for n in names if n]
 
 
-def hardware_of(manifest: dict[str, Any], track: Track) -> tuple[str | None, int | None]:
+def hardware_of(manifest: Manifest, track: Track) -> tuple[str | None, int | None]:
     """(hardware class, accelerator count) as far as the fingerprint tells."""
-    hw = manifest["fingerprint"].get("hardware") or {}
+    hw = manifest.fingerprint.hardware
     declared = hw.get("class")
     names = _gpu_names(hw)
     if names:
@@ -75,27 +76,27 @@ def hardware_of(manifest: dict[str, Any], track: Track) -> tuple[str | None, int
 
 
 def is_official(
-    m: Mapping[str, Any], hardware_class: str | None, track: Track, extra: Iterable[str]
+    m: Manifest, hardware_class: str | None, track: Track, extra: Iterable[str]
 ) -> bool:
     """A record backend on the track's hardware class; on a track with held-out data, scored
     on the same kind of held-out data, with the deployment's commitment to its secret."""
     backends = {*track.rules.record_backends, *extra}
-    if m["backend"] not in backends or hardware_class != track.hardware.klass:
+    if m.backend not in backends or hardware_class != track.hardware.klass:
         return False
     kind = track.evaluation.held_out
     if kind == "none":
         return True
-    held = m["fingerprint"]["data"].get("held_out") or {}
-    return bool(held.get("kind") == kind and held.get("commitment"))
+    held = m.fingerprint.data.held_out
+    return bool(held is not None and held.kind == kind and held.commitment)
 
 
-def judge(m: Mapping[str, Any], track: Track) -> tuple[str, str | None, list[str]]:
+def judge(m: Manifest, track: Track) -> tuple[str, str | None, list[str]]:
     """(status, reason, violations) as the server re-checks the track's rules."""
-    status, reason = effective_status(m, track)
+    status, reason = effective_status(m.raw, track)
     if status != VOID_STATUS:
         return status, reason, []
-    found = violations(m, track) if m["exit"]["status"] == "completed" else []
-    listed = [str(v)[:500] for v in m.get("violations") or []]
+    found = violations(m.raw, track) if m.exit.status == "completed" else []
+    listed = [str(v)[:500] for v in m.violations]
     broken = list(dict.fromkeys([*listed, *found]))
     return status, reason or "; ".join(broken)[:4000] or None, broken
 
@@ -122,33 +123,32 @@ def _short(value: Any, limit: int, field: str) -> str | None:
     return None if value is None else str(value)
 
 
-def run_columns(m: dict[str, Any], track: Track, extra_backends: Iterable[str]) -> dict[str, Any]:
+def run_columns(m: Manifest, track: Track, extra_backends: Iterable[str]) -> dict[str, Any]:
     """The `runs` columns copied out of a verified manifest."""
-    fig, ab = m["figures"], m.get("ab") or {}
+    fig, ab, image = m.figures, m.ab, m.fingerprint.image
     hw_class, count = hardware_of(m, track)
-    image = m["fingerprint"].get("image") or {}
     status, reason, broken = judge(m, track)
     return {
-        "run_id": m["run_id"],
+        "run_id": m.run_id,
         "track_id": track.id,
         "track_version": track.version,
-        "backend": m["backend"],
+        "backend": m.backend,
         "official": is_official(m, hw_class, track, extra_backends),
         "status": status,
         "exit_reason": reason,
         "violations_json": json.dumps(broken, ensure_ascii=False) if broken else None,
-        "time_ms": fig["time_ms"],
-        "val_loss": fig["val_loss"],
-        "val_loss_source": fig["val_loss_source"],
-        "claimed_time_ms": fig.get("self_reported_train_time_ms"),
-        "seed": m["seed"],
-        "ab_session": _short(ab.get("session_id"), 100, "ab.session_id"),
-        "ab_role": ab.get("role"),
-        "ab_pair_index": ab.get("pair_index"),
+        "time_ms": fig.time_ms,
+        "val_loss": fig.val_loss,
+        "val_loss_source": fig.val_loss_source,
+        "claimed_time_ms": fig.self_reported_train_time_ms,
+        "seed": m.seed,
+        "ab_session": _short(ab.session_id, 100, "ab.session_id") if ab else None,
+        "ab_role": ab.role if ab else None,
+        "ab_pair_index": ab.pair_index if ab else None,
         "hardware_class": hw_class[:100] if hw_class else None,
         "accelerator_count": count,
-        "image_digest": image.get("digest") if isinstance(image, dict) else None,
-        "log_member": log_member(m["members"], m["variant"]["path"]),
-        "started_at": parse_time(m["started_at"], "started_at"),
-        "finished_at": parse_time(m["finished_at"], "finished_at"),
+        "image_digest": image.digest if image is not None else None,
+        "log_member": log_member(m.members, m.variant.path),
+        "started_at": parse_time(m.started_at, "started_at"),
+        "finished_at": parse_time(m.finished_at, "finished_at"),
     }

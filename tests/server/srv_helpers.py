@@ -4,10 +4,8 @@ live server (in a thread, or `speedrun serve` in a process of its own)."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -17,7 +15,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from sqlalchemy import func, select
 from support.postgres import free_port
 
@@ -71,27 +68,6 @@ def count_log_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         monkeypatch.setattr(module, name, counted(name, getattr(module, name)))
     monkeypatch.setattr("speedrun.logparse.parse_log", counted("parse_log", parse_log))
     return calls
-
-
-@contextmanager
-def live_server(app: Any) -> Iterator[int]:
-    """Serve `app` with uvicorn on 127.0.0.1 at a free port in a thread; yield the port."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port: int = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", lifespan="off")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.01)
-    try:
-        yield port
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
 
 
 @dataclass(frozen=True)

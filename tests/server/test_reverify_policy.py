@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from srv_bundles import LOSS, TRACK, claim_runs, make_bundle, manifest
+from support.bundles import LOSS, TRACK, claim_runs, make_bundle, manifest
 from test_server_jobs import signed
 
 from server.models import Job, utcnow

@@ -8,7 +8,7 @@ import sys
 import time
 
 import httpx
-from srv_bundles import make_bundle
+from support.bundles import make_bundle
 from support.postgres import free_port
 
 from speedrun.cli import main as cli

@@ -9,8 +9,8 @@ import json
 import os
 
 import pytest
-from srv_helpers import live_server
 from support.claims import signed, submit
+from support.serving import live_server
 
 from runner.agent import Agent, AgentOptions
 from runner.client import ServerClient
@@ -113,7 +113,7 @@ def test_the_real_agent_declares_its_hardware(settings, db, runner_key, token, t
         if env["accelerator_count"] >= 2:
             client.submit("cpu-tiny", "print('cpu')\n", "")
             lease = client.claim(env)
-            assert lease is not None and lease.job["track"]["id"] == "cpu-tiny"
+            assert lease is not None and lease.job.track.id == "cpu-tiny"
         assert client.claim(env) is None
         client.close()
     app.state.speedrun.db.dispose()

@@ -13,8 +13,9 @@ import tarfile
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
-from srv_bundles import LOSS, make_bundle, manifest
-from srv_helpers import assert_problem, live_server, row_counts
+from srv_helpers import assert_problem, row_counts
+from support.bundles import LOSS, make_bundle, manifest
+from support.serving import live_server
 
 from server.app import create_app
 from server.config import load_settings

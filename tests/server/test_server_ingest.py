@@ -5,8 +5,8 @@ gives back the manifest and the step curve."""
 from __future__ import annotations
 
 from sqlalchemy import select
-from srv_bundles import LOSS, make_bundle, manifest
 from srv_helpers import assert_problem, row_counts
+from support.bundles import LOSS, make_bundle, manifest
 
 from server.models import Blob, Run
 from server.services.runners import revoke_runner

@@ -23,8 +23,8 @@ from pathlib import Path
 import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from srv_bundles import make_bundle
 from srv_helpers import Served, assert_problem, row_counts, serve_process
+from support.bundles import make_bundle
 
 from server.db import Database
 from server.services import manifest as manifest_checks

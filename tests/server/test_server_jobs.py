@@ -12,9 +12,10 @@ from datetime import timedelta
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
-from srv_bundles import LOSSES, RUNS, TRACK, make_bundle
-from srv_helpers import assert_problem, live_server, row_counts
+from srv_helpers import assert_problem, row_counts
+from support.bundles import LOSSES, RUNS, TRACK, make_bundle
 from support.claims import job_block
+from support.serving import live_server
 
 from server.app import create_app
 from server.config import load_settings
@@ -352,6 +353,6 @@ def test_the_agents_client_reads_the_lease_with_its_nonce(app, client, token, ru
         }
         bundle = make_bundle(runner_key, source=SOURCE, job=lease.job_ref)
         answer = agent.upload_job_run(lease.job_id, lease.lease_id, bundle)
-        assert answer["run"]["purpose"] == "claim"
+        assert answer.run.purpose == "claim"
         assert agent.claim() is None
         agent.close()

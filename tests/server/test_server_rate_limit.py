@@ -12,8 +12,9 @@ from collections.abc import Iterator
 import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from srv_bundles import make_bundle
-from srv_helpers import assert_problem, live_server, row_counts
+from srv_helpers import assert_problem, row_counts
+from support.bundles import make_bundle
+from support.serving import live_server
 
 from server.app import create_app
 from server.config import Settings, load_settings

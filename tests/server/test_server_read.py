@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from srv_bundles import RUNS, TRACK, claim_runs
 from srv_helpers import assert_problem
+from support.bundles import RUNS, TRACK, claim_runs
 
 BOARD = f"/api/v1/tracks/{TRACK}/leaderboard"
 

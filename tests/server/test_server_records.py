@@ -11,7 +11,7 @@ import uuid
 import numpy as np
 import pytest
 from scipy import stats as sps
-from srv_bundles import (
+from support.bundles import (
     H100,
     LOSS,
     LOSSES,

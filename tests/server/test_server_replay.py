@@ -12,7 +12,8 @@ from datetime import timedelta
 import httpx
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
-from srv_helpers import assert_problem, live_server
+from srv_helpers import assert_problem
+from support.serving import live_server
 
 from server.app import create_app
 from server.models import AgentNonce, utcnow

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from srv_bundles import LOSS, TRACK, claim_runs, make_bundle
+from support.bundles import LOSS, TRACK, claim_runs, make_bundle
 from support.claims import job_block
 from test_server_jobs import claim, signed
 

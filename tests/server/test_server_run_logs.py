@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 from sqlalchemy import delete, func, select
-from srv_bundles import LOSS, RUNS, claim_runs, manifest, step_log
 from srv_helpers import count_log_reads as spy
+from support.bundles import LOSS, RUNS, claim_runs, manifest, step_log
 
 from server.db import Database
 from server.models import Run, RunLogSummary

@@ -20,8 +20,8 @@ import pytest
 from alembic import command
 from fastapi.testclient import TestClient
 from sqlalchemy import text
-from srv_bundles import LOSSES, RUNS, TRACK, claim_runs, make_bundle, manifest
 from srv_helpers import assert_problem, row_counts
+from support.bundles import LOSSES, RUNS, TRACK, claim_runs, make_bundle, manifest
 from support.claims import claim, job_block, run_claim, submit, upload
 
 from server.app import create_app

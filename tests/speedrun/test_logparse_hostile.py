@@ -27,8 +27,10 @@ from speedrun.history.readme import parse_readme
 from speedrun.history.stats import parse_statistics_md
 from speedrun.logparse import MAX_LINE_CHARS, MAX_RUNS, MAX_WARNINGS, parse_log
 
-BUDGET_S_PER_MB = 0.5
-BUDGET_BASE_S = 0.2
+# Loose enough for a machine busy with other work (0.29 s for 80 KB seen beside a CI run), far
+# below any quadratic cost (the old 100 KB row: 26 s).
+BUDGET_S_PER_MB = 2.0
+BUDGET_BASE_S = 1.0
 RULER = "=" * 100
 STEP0 = "step:0/2 val_loss:10.8000 train_time:0ms step_avg:nanms"
 STEP2 = "step:2/2 val_loss:3.2000 train_time:20ms step_avg:10.00ms"
@@ -328,11 +330,11 @@ def test_any_text_parses_or_raises_log_parse_error_in_linear_time(text: str) -> 
         runs = []
     seconds = time.perf_counter() - start
     kilobytes = len(text.encode("utf-8", "surrogatepass")) / 1e3
-    assert seconds < 0.050 + 0.005 * kilobytes, f"{seconds:.3f} s for {kilobytes:.1f} KB"
+    assert seconds < 0.25 + 0.01 * kilobytes, f"{seconds:.3f} s for {kilobytes:.1f} KB"
     for run in runs:
         assert run.val_points or run.train_points
         assert len(run.warnings) <= MAX_WARNINGS + 1
     for other in (parse_readme, lambda t: parse_statistics_md(t, path="s.md")):
         start = time.perf_counter()
         other(text)
-        assert time.perf_counter() - start < 0.050 + 0.005 * kilobytes
+        assert time.perf_counter() - start < 0.25 + 0.01 * kilobytes

@@ -16,13 +16,13 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
 from sqlalchemy import update
 from support.claims import claim, complete, job_block, run_claim, submitter_token, upload
+from support.history_checkout import Row, import_checkout
 from web_helpers import CSP, RUNS, TRACK, make_bundle, record_through_a_job, step_log
 
 from server.app import create_app
 from server.config import load_settings
 from server.models import Job, Verification
 from server.services import run_logs
-from server.services.history.documents import ImportedRecord, ImportedRun, import_record
 from server.services.runners import add_runner
 from server.services.tokens import create_token
 from speedrun.tracks import get_track
@@ -314,27 +314,18 @@ def test_run_page_says_why_a_run_does_not_count(client, key, token):
     assert twin["status"] == "rule_violation" and twin["violations"][0].startswith("time")
 
 
-def _imported_log(steps: int, time_ms: float, loss: float) -> bytes:
-    return step_log(time_ms, loss, steps=steps).encode()
-
-
-def test_imported_history_is_marked_and_the_steps_track_shows_steps(client, app):
-    track = get_track("modded-nanogpt-optimization")
-    day = datetime(2026, 4, 26, tzinfo=UTC)
-    with app.state.speedrun.db.write() as s:
-        for i, (steps, ms) in enumerate([(5625, 9e5), (3600, 1e6)]):
-            import_record(
-                s,
-                track,
-                ImportedRecord(
-                    name=f"result {i}",
-                    description=f"optimizer {i}, see [post](https://example.org/{i})",
-                    author="@someone",
-                    date=day + timedelta(days=i),
-                    code=f"print({i})\n",
-                    runs=[ImportedRun(f"{i:032x}", _imported_log(steps, ms, 3.27), ms, 3.27)],
-                ),
-            )
+def test_imported_history_is_marked_and_the_steps_track_shows_steps(client, app, tmp_path):
+    rows = [
+        Row(
+            str(steps),
+            f"optimizer {i}, see [post](https://example.org/{i})",
+            f"2026/04/{26 + i}",
+            step_log(ms, 3.27, steps=steps),
+            "@someone",
+        )
+        for i, (steps, ms) in enumerate([(5625, 9e5), (3600, 1e6)])
+    ]
+    import_checkout(app.state.speedrun.db, tmp_path / "modded-nanogpt", optimization=rows)
     app.state.speedrun.cache.invalidate()
     page = client.get("/tracks/modded-nanogpt-optimization").text
     api = client.get("/api/v1/tracks/modded-nanogpt-optimization/leaderboard").json()

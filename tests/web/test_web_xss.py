@@ -3,12 +3,12 @@ script and HTML payloads render escaped on every page, in the browser nothing ru
 injected element exists and no javascript: link is made, and every response carries the
 Content-Security-Policy. The payloads arrive the ways real data does: signed bundles through
 a job's upload route (and one unsolicited, through POST /api/v1/runs), imported history
-through the history service, a submission through POST /api/v1/submissions by a user whose
-name is a payload."""
+through the importer (a checkout's README table and logs), a submission through
+POST /api/v1/submissions by a user whose name is a payload."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -18,11 +18,11 @@ from selenium.common.exceptions import TimeoutException
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 from support.claims import run_claim
+from support.history_checkout import Row, import_checkout
 from web_helpers import CSP, TRACK, live_server, make_bundle, screenshot, step_log
 
 from server.app import create_app
 from server.config import load_settings
-from server.services.history.documents import ImportedRecord, ImportedRun, import_record
 from server.services.runners import add_runner
 from server.services.tokens import create_token
 from speedrun.tracks import get_track
@@ -57,7 +57,7 @@ def _bundle(key: Ed25519PrivateKey, code: str, seed: int, job: Any = None) -> by
     )  # fmt: skip
 
 
-def _seed(app: Any, base: str) -> dict[str, str]:
+def _seed(app: Any, base: str, history: Path) -> dict[str, str]:
     key = Ed25519PrivateKey.generate()
     db = app.state.speedrun.db
     with db.write() as s:
@@ -72,18 +72,14 @@ def _seed(app: Any, base: str) -> dict[str, str]:
             description=PAYLOAD,
         ).records  # fmt: skip
     assert len(made) == 1
-    track = get_track("modded-nanogpt-short")
-    with db.write() as s:
-        for i, text in enumerate(("a harmless first record", PAYLOAD)):
-            log = f"{text}\n{step_log(180_000 - i * 1000, 3.279)}".encode()
-            import_record(
-                s, track,
-                ImportedRecord(
-                    name=SHORT if i else "first", description=text, author=SHORT if i else "@a",
-                    date=datetime(2024, 10 + i, 1, tzinfo=UTC), code=f"# {text}\nprint({i})\n",
-                    runs=[ImportedRun(f"{i + 7:032x}", log, 180_000 - i * 1000, 3.279)],
-                ),
-            )  # fmt: skip
+    rows = [  # through the importer, as `speedrun records import` writes a checkout
+        Row(
+            f"{(180_000 - i * 1000) / 60_000:.3f} minutes", text, f"1{i}/01/24",
+            f"# {text}\n{step_log(180_000 - i * 1000, 3.279)}", f"@a {SHORT}" if i else "@a",
+        )
+        for i, text in enumerate(("a harmless first record", PAYLOAD))
+    ]  # fmt: skip
+    import_checkout(db, history, main=rows)
     app.state.speedrun.cache.invalidate()
     sub = httpx.post(
         f"{base}/api/v1/submissions",
@@ -93,7 +89,7 @@ def _seed(app: Any, base: str) -> dict[str, str]:
     assert sub.status_code == 201, sub.text
     smoke = httpx.get(f"{base}/api/v1/tracks/{TRACK}/leaderboard").json()["entries"][0]
     imported = httpx.get(f"{base}/api/v1/tracks/modded-nanogpt-short/leaderboard").json()
-    mine = next(e for e in imported["entries"] if e["submitter"] == SHORT)
+    mine = next(e for e in imported["entries"] if e["imported"]["number"] == 2)
     imported_run = httpx.get(f"{base}/api/v1/records/{mine['record_id']}").json()["runs"][0]
     return {
         "index": "/?hidden=1",
@@ -112,7 +108,7 @@ def xss_site(tmp_path_factory: pytest.TempPathFactory) -> Any:
     db = tmp_path_factory.mktemp("xss") / "xss.db"
     app = create_app(load_settings(db=f"sqlite:///{db}"))
     with live_server(app) as base:
-        yield base, _seed(app, base)
+        yield base, _seed(app, base, db.parent / "modded-nanogpt")
     app.state.speedrun.db.dispose()
 
 

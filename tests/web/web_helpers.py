@@ -5,25 +5,18 @@ a server job count), a uvicorn server in a thread, headless Chromium, and screen
 
 from __future__ import annotations
 
-import hashlib
 import re
 import shutil
-import socket
 import tempfile
-import threading
-import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import uvicorn
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from support import bundles, serving
 
-from speedrun import signing
-from speedrun.bundle import build_bundle
-from speedrun.tracks import Track, get_track
+from speedrun.tracks import get_track
 
 REPO = Path(__file__).resolve().parents[2]
 SCREENSHOTS = REPO / "artifacts" / "screenshots"
@@ -40,49 +33,8 @@ CSP = (
 
 
 def step_log(time_ms: float, val_loss: float, steps: int = 4) -> str:
-    """A log in the modded-nanogpt line format: a val point at step 0 and at the end."""
-    lines = [f"step:0/{steps} val_loss:5.5000 train_time:0ms step_avg:nanms"]
-    for s in range(1, steps + 1):
-        t = time_ms * s / steps
-        lines.append(f"step:{s}/{steps} train_loss:{5 - s * 0.1:.4f} train_time:{t:.0f}ms")
-        if s == steps // 2:
-            mid = (5.5 + val_loss) / 2
-            lines.append(f"step:{s}/{steps} val_loss:{mid:.4f} train_time:{t:.0f}ms")
-    lines.append(f"step:{steps}/{steps} val_loss:{val_loss:.4f} train_time:{time_ms:.0f}ms")
-    return "\n".join(lines) + "\n"
-
-
-def _figures(time_ms: float, val_loss: float) -> dict[str, Any]:
-    """Figures that keep every rule: the script's time and loss agree with the runner's."""
-    return {
-        "time_ms": time_ms,
-        "time_source": "runner-measured",
-        "val_loss": val_loss,
-        "val_loss_source": "independently-evaluated",
-        "independent_val_loss": val_loss,
-        "self_reported_val_loss": val_loss,
-        "self_reported_train_time_ms": time_ms,
-        "time_disagreement": 0.0,
-        "private_val_loss": round(val_loss + 0.01, 4),
-        "steps": 4,
-        "train_tokens": 4096,
-    }
-
-
-def _fingerprint(live: Track, image_digest: str) -> dict[str, Any]:
-    """On a held-out track, the deployment's held-out data and its commitment."""
-    held = live.evaluation.held_out
-    return {
-        "image": {"name": "speedrun-cpu", "digest": image_digest},
-        "data": {
-            "dataset": live.dataset.name,
-            "revision": "1",
-            "files": {},
-            "held_out": None if held == "none" else {"kind": held, "commitment": "c0" * 32},
-        },
-        "software": {"python": "3.11"},
-        "hardware": {"cpu_count": 2},
-    }
+    """The shared log (support.bundles) with a val point half-way, for the loss curves."""
+    return bundles.step_log(time_ms, val_loss, steps, midpoint=True)
 
 
 def make_bundle(
@@ -94,45 +46,28 @@ def make_bundle(
     seed: int = 0,
     track: str = TRACK,
     backend: str = "docker",
-    image_digest: str = "sha256:" + "ab" * 32,
+    image_digest: str = bundles.IMAGE_DIGEST,
     name: str = "variant",
     log_extra: str = "",
     job: dict[str, Any] | None = None,
 ) -> bytes:
-    """A correctly signed bundle with these figures (the shape the runner writes); `job` (a
-    claim answer's id and nonce) makes it a run of that job."""
-    code = source.encode()
-    live = get_track(track)
-    manifest: dict[str, Any] = {
-        "schema_version": 1,
-        "kind": "speedrun-run",
-        "run_id": uuid.uuid4().hex,
-        "job": job,
-        "track": {"id": track, "version": live.version},
-        "variant": {
-            "sha256": hashlib.sha256(code).hexdigest(),
-            "path": "train_gpt.py",
-            "harness": True,
-            "name": name,
-        },
-        "backend": backend,
-        "seed": seed,
-        "ab": None,
-        "exit": {"status": "completed", "code": 0, "reason": None},
-        "figures": _figures(time_ms, val_loss),
-        "flags": [],
-        "fingerprint": _fingerprint(live, image_digest),
-        "runner": {"key_id": signing.key_id(key.public_key()), "version": "test"},
-        "timing": {"method": "harness-events", "cap_exceeded": False, "problems": []},
-        "evaluation": {"ok": True, "val_loss": val_loss, "causality": {"passed": True}},
-        "started_at": "2026-01-01T00:00:00+00:00",
-        "finished_at": "2026-01-01T00:01:00+00:00",
-        "members": {},
-        "signature": {},
-    }
+    """A correctly signed bundle with these figures (support.bundles' manifest, which keeps
+    every rule), its step and token counts filled in for the pages; `job` (a claim answer's id
+    and nonce) makes it a run of that job."""
+    m = bundles.manifest(
+        track=track,
+        source=source,
+        time_ms=time_ms,
+        val_loss=val_loss,
+        seed=seed,
+        backend=backend,
+        image_digest=image_digest,
+        name=name,
+        job=job,
+    )
+    m["figures"] |= {"steps": 4, "train_tokens": 4096}
     log = log_extra + step_log(time_ms, val_loss)
-    members = {"train_gpt.py": code, "log.txt": log.encode()}
-    return build_bundle(manifest, members, key)
+    return bundles.make_bundle(key, m, source=source, log=log)
 
 
 def record_through_a_job(
@@ -158,22 +93,9 @@ def record_through_a_job(
 
 @contextmanager
 def live_server(app: Any) -> Iterator[str]:
-    """Serve `app` with uvicorn on 127.0.0.1 at a free port in a thread; yield its base URL."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port: int = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.01)
-    try:
+    """support.serving's server in a thread; yield its base URL."""
+    with serving.live_server(app) as port:
         yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
 
 
 def chrome(width: int = 1280, height: int = 1000) -> Any:

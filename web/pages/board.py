@@ -5,19 +5,16 @@ progression chart. Everything here reads; the routes only pick a template.
 
 from __future__ import annotations
 
-import threading
-import time
 from dataclasses import dataclass
 
 from markupsafe import Markup
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from server.config import Settings
-from server.models import TrackState, Verification
 from server.schemas.records import RecordEntry
 from server.schemas.tracks import TrackPublic
 from server.services import catalog, leaderboard, read_models
+from server.services.cache import PageCache
 from speedrun.tracks import Track
 from web.charts import ProgressPoint, duration_ticks, log_ticks, progression_svg
 from web.format import fmt_duration_s, fmt_steps
@@ -193,52 +190,14 @@ def progression_chart(track: Track, rows: list[Row], chart_id: str) -> Markup:
     )
 
 
-def track_stamp(session: Session, track: Track) -> tuple[int, int]:
-    """What changes when the board may: the track version's write counter (bumped by every
-    ingest and import, in their transaction) and the newest verification anywhere."""
-    query = select(TrackState.revision).where(
-        TrackState.track_id == track.id, TrackState.track_version == track.version
-    )
-    return session.scalar(query) or 0, session.scalar(select(func.max(Verification.id))) or 0
+def board_rows(session: Session, cache: PageCache, track: Track, price: Price) -> list[Row]:
+    """The track's rows, in the API's order, kept in the page cache (building 1,000 entries
+    takes far longer than rendering a page of them)."""
 
+    def build() -> list[Row]:  # what it is built from is read inside: at the same stamp
+        return [row_of(e, price) for e in leaderboard.cached_records(session, cache, track)]
 
-@dataclass
-class _Built:
-    stamp: tuple[int, int]
-    built_at: float
-    rows: list[Row]
-    charts: dict[str, Markup]
-
-
-class BoardCache:
-    """A track's rows (and chart) per app, rebuilt when the track's stamp moves, or after
-    `ttl_s` for changes no stamp sees (a runner or user renamed). Building 1,000 entries
-    takes far longer than rendering a page of them."""
-
-    def __init__(self, ttl_s: float) -> None:
-        self.ttl_s = ttl_s
-        self._built: dict[str, _Built] = {}
-        self._lock = threading.Lock()
-
-    def rows(self, session: Session, track: Track, price: Price) -> tuple[list[Row], _Built]:
-        stamp = track_stamp(session, track)
-        hit = self._built.get(track.key)
-        if self._fresh(hit, stamp):
-            assert hit is not None
-            return hit.rows, hit
-        with self._lock:  # one build at a time; a request that waited finds it built
-            hit = self._built.get(track.key)
-            if not self._fresh(hit, stamp):
-                entries = leaderboard.track_records(session, track)
-                hit = _Built(stamp, time.monotonic(), [row_of(e, price) for e in entries], {})
-                self._built[track.key] = hit
-            assert hit is not None
-            return hit.rows, hit
-
-    def _fresh(self, hit: _Built | None, stamp: tuple[int, int]) -> bool:
-        return (
-            hit is not None and hit.stamp == stamp and time.monotonic() - hit.built_at <= self.ttl_s
-        )
+    return cache.get(session, ("board-rows", track.key, price), build)
 
 
 def build_board(
@@ -246,7 +205,7 @@ def build_board(
     track: Track,
     settings: Settings,
     *,
-    cache: BoardCache | None = None,
+    cache: PageCache,
     evidence: str = "all",
     page: int = 1,
     page_size: int | None = None,
@@ -254,11 +213,12 @@ def build_board(
 ) -> Board:
     page_size = page_size or PAGE_SIZE
     price = price_for(track, settings)
-    cache = cache or BoardCache(0.0)
-    rows, built = cache.rows(session, track, price)
-    chart = built.charts.get(chart_id)
-    if chart is None:
-        chart = built.charts[chart_id] = progression_chart(track, rows, chart_id)
+    rows = board_rows(session, cache, track, price)
+    chart = cache.get(
+        session,
+        ("board-chart", track.key, chart_id),
+        lambda: progression_chart(track, board_rows(session, cache, track, price), chart_id),
+    )
     chosen = [r for r in rows if matches(r.e, evidence)]
     pages = max(1, -(-len(chosen) // page_size))
     page = min(max(page, 1), pages)

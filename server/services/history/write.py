@@ -202,29 +202,10 @@ class _Writer:
     def _upsert(
         self, plan: RecordPlan, record: Record | None, previous_id: int | None, counts: TrackCounts
     ) -> Record:
-        track = plan.track
-        attempt_fields = {
-            "name": f"#{plan.row.number} {plan.row.description}"[:200],
-            "description": plan.row.description,
-            "submitter_id": self._user(plan.row.contributors),
-            "source_sha256": self._source(plan),
-        }
-        if record is None:
-            attempt = Attempt(
-                origin="imported",
-                track_id=track.id,
-                track_version=track.version,
-                variant_sha256=variant_of(track, plan.key),
-                **attempt_fields,
-            )
-            self.session.add(attempt)
-            self.session.flush()
-        else:
-            attempt = self.session.get_one(Attempt, record.attempt_id)
-        changed = _assign(attempt, attempt_fields)
+        attempt, changed = self._attempt(plan, record)
         added = self._runs(plan, attempt.id, counts)
         if added or record is None:
-            refresh_stats(self.session, attempt, track)
+            refresh_stats(self.session, attempt, plan.track)
             self.session.flush()
         fields = {
             "number": plan.row.number,
@@ -236,18 +217,8 @@ class _Writer:
             "decision_json": decision_json(plan, self._stored_runs(attempt.id)),
         }
         if record is None:
-            record = Record(
-                origin="imported",
-                track_id=track.id,
-                track_version=track.version,
-                attempt_id=attempt.id,
-                import_key=plan.key,
-                **fields,
-            )
-            self.session.add(record)
-            self.session.flush()
             counts.records_added += 1
-            return record
+            return self._new_record(plan, attempt.id, fields)
         if plan.superseded_at is None and counts.not_in_readme:
             del fields["superseded_at"]  # an older checkout never revives a superseded record
         changed |= _assign(record, fields)
@@ -255,6 +226,43 @@ class _Writer:
             counts.records_updated += 1
         else:
             counts.records_unchanged += 1
+        return record
+
+    def _attempt(self, plan: RecordPlan, record: Record | None) -> tuple[Attempt, bool]:
+        """The record's attempt (made for a new record), and whether its fields changed."""
+        track = plan.track
+        attempt_fields = {
+            "name": f"#{plan.row.number} {plan.row.description}"[:200],
+            "description": plan.row.description,
+            "submitter_id": self._user(plan.row.contributors),
+            "source_sha256": self._source(plan),
+        }
+        if record is not None:
+            attempt = self.session.get_one(Attempt, record.attempt_id)
+            return attempt, _assign(attempt, attempt_fields)
+        attempt = Attempt(
+            origin="imported",
+            track_id=track.id,
+            track_version=track.version,
+            variant_sha256=variant_of(track, plan.key),
+            **attempt_fields,
+        )
+        self.session.add(attempt)
+        self.session.flush()
+        return attempt, False
+
+    def _new_record(self, plan: RecordPlan, attempt_id: int, fields: dict[str, Any]) -> Record:
+        track = plan.track
+        record = Record(
+            origin="imported",
+            track_id=track.id,
+            track_version=track.version,
+            attempt_id=attempt_id,
+            import_key=plan.key,
+            **fields,
+        )
+        self.session.add(record)
+        self.session.flush()
         return record
 
     def _stored_runs(self, attempt_id: int) -> list[StoredRun]:

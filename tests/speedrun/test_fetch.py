@@ -13,14 +13,8 @@ from pathlib import Path
 import pytest
 
 from speedrun.data import shards
-from speedrun.data.fetch import (
-    SUMS_FILE,
-    FetchedFile,
-    default_data_dir,
-    fetch_track_data,
-    read_sums,
-    write_sums,
-)
+from speedrun.data.fetch import default_data_dir, fetch_track_data
+from speedrun.data.sums import SUMS_FILE, FetchedFile, read_sums, write_sums
 from speedrun.errors import DataError, IntegrityError
 from speedrun.tracks import DataFile, Track, get_track
 

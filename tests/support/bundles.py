@@ -16,13 +16,13 @@ import uuid
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from support.claims import Claim, run_claim
 
 from server.services.agent_auth import sign_request
 from speedrun import signing
 from speedrun.bundle import build_bundle
 from speedrun.errors import TrackError
 from speedrun.tracks import get_track
+from support.claims import Claim, run_claim
 
 TRACK = "cpu-tiny"
 LIVE = get_track(TRACK)
@@ -36,15 +36,21 @@ COMMITMENT = "c0" * 32
 
 DEFAULT_SOURCE = "from speedrun import harness\n\nprint('variant A')\n"
 H100 = {"name": "NVIDIA H100 80GB HBM3"}
+IMAGE_DIGEST = "sha256:" + "ab" * 32
 
 
-def step_log(time_ms: float, val_loss: float, steps: int = 4) -> str:
+def step_log(time_ms: float, val_loss: float, steps: int = 4, *, midpoint: bool = False) -> str:
+    """A log in modded-nanogpt's line format: a val point at step 0 and at the end (and one
+    half-way with `midpoint`, for the pages' loss curves)."""
     lines = [f"step:0/{steps} val_loss:5.5000 train_time:0ms step_avg:nanms"]
     for s in range(1, steps + 1):
         t = time_ms * s / steps
         lines.append(
             f"step:{s}/{steps} train_loss:{5 - s * 0.1:.4f} train_time:{t:.0f}ms step_avg:{t / s:.2f}ms"
         )
+        if midpoint and s == steps // 2:
+            mid = (5.5 + val_loss) / 2
+            lines.append(f"step:{s}/{steps} val_loss:{mid:.4f} train_time:{t:.0f}ms")
     lines.append(
         f"step:{steps}/{steps} val_loss:{val_loss:.4f} train_time:{time_ms:.0f}ms step_avg:{time_ms / steps:.2f}ms"
     )
@@ -87,9 +93,11 @@ def _held_out(track: str, version: int) -> dict[str, Any] | None:
     return None if kind == "none" else {"kind": kind, "commitment": COMMITMENT}
 
 
-def _fingerprint(track: str, version: int, hardware: dict[str, Any] | None) -> dict[str, Any]:
+def _fingerprint(
+    track: str, version: int, hardware: dict[str, Any] | None, image_digest: str
+) -> dict[str, Any]:
     return {
-        "image": {"name": "speedrun-cpu", "digest": "sha256:" + "ab" * 32},
+        "image": {"name": "speedrun-cpu", "digest": image_digest},
         "data": {
             "dataset": "synthlang-tiny-v1",
             "revision": "1",
@@ -116,6 +124,8 @@ def manifest(
     run_id: str | None = None,
     seed: int = 0,
     job: dict[str, Any] | None = None,
+    image_digest: str = IMAGE_DIGEST,
+    name: str = "variant",
 ) -> dict[str, Any]:
     """A manifest as the runner writes it for a run that keeps every rule (by default)."""
     source_bytes = source.encode()
@@ -131,7 +141,7 @@ def manifest(
             "sha256": hashlib.sha256(source_bytes).hexdigest(),
             "path": "train_gpt.py",
             "harness": harness,
-            "name": "variant",
+            "name": name,
         },
         "backend": backend,
         "seed": seed,
@@ -139,7 +149,7 @@ def manifest(
         "exit": {"status": status, "code": 0 if status == "completed" else 1, "reason": None},
         "figures": _figures(time_ms, val_loss, harness),
         "flags": [],
-        "fingerprint": _fingerprint(track, version, hardware),
+        "fingerprint": _fingerprint(track, version, hardware, image_digest),
         "runner": {"key_id": "0" * 16, "version": "test"},
         "timing": {"method": "harness-events", "cap_exceeded": False, "problems": []},
         "evaluation": {"ok": True, "val_loss": val_loss, "causality": {"passed": True}}
@@ -157,6 +167,7 @@ def make_bundle(
     m: dict[str, Any] | None = None,
     *,
     extra_members: dict[str, bytes] | None = None,
+    log: str | None = None,
     **fields: Any,
 ) -> bytes:
     """A correctly signed bundle for manifest `m` (or `manifest(**fields)`); `job` (a claim
@@ -165,7 +176,7 @@ def make_bundle(
     m["runner"] = {**m["runner"], "key_id": signing.key_id(key.public_key())}
     source = fields.get("source", DEFAULT_SOURCE).encode()
     fig = m["figures"]
-    log = step_log(fig["time_ms"] or 0, fig["val_loss"] or 9.9)
+    log = log if log is not None else step_log(fig["time_ms"] or 0, fig["val_loss"] or 9.9)
     members = {"train_gpt.py": source, "log.txt": log.encode(), **(extra_members or {})}
     return build_bundle(m, members, key)
 

@@ -13,9 +13,9 @@ SPEC = synth.LanguageSpec()
 
 @pytest.fixture(scope="module")
 def smoke_val() -> synth.Corpus:
-    synth = get_track("cpu-smoke").dataset.synth
-    assert synth is not None
-    return synth.generate(SPEC, synth["val_shard_tokens"], seed=synth["val_seed"])
+    spec = get_track("cpu-smoke").dataset.synth
+    assert spec is not None
+    return synth.generate(SPEC, spec["val_shard_tokens"], seed=spec["val_seed"])
 
 
 def documents(tokens: np.ndarray) -> list[tuple[int, int]]:
@@ -91,9 +91,9 @@ def test_optimal_nll_is_finite_and_non_negative(smoke_val):
 @pytest.mark.parametrize("track_id", ["cpu-smoke", "cpu-tiny"])
 def test_entropy_floor_of_the_val_slice_matches_the_track(track_id):
     track = get_track(track_id)
-    synth = track.dataset.synth
-    assert synth is not None and track.entropy_floor is not None
-    val = synth.generate(SPEC, synth["val_shard_tokens"], seed=synth["val_seed"])
+    spec = track.dataset.synth
+    assert spec is not None and track.entropy_floor is not None
+    val = synth.generate(SPEC, spec["val_shard_tokens"], seed=spec["val_seed"])
     floor = synth.entropy_floor(val, track.dataset.val_tokens)
     assert floor == pytest.approx(track.entropy_floor, abs=1e-3)
     assert floor < track.rules.target_val_loss
