@@ -69,12 +69,12 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "tests" / "server")]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 import httpx  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey  # noqa: E402
 from sqlalchemy import create_engine, func, select, text  # noqa: E402
-from srv_bundles import LOSS, RUNS, claim_runs, make_bundle  # noqa: E402
+from support.bundles import LOSS, RUNS, claim_runs, make_bundle  # noqa: E402
 from support.loop import SPEEDRUN, speedrun, wait_until  # noqa: E402
 from support.postgres import free_port, pg_bin, postgres_server  # noqa: E402
 
