@@ -48,7 +48,6 @@ import argparse
 import asyncio
 import gzip
 import hashlib
-import io
 import json
 import os
 import platform
@@ -77,6 +76,7 @@ from sqlalchemy import create_engine, func, select, text  # noqa: E402
 from support.bundles import LOSS, RUNS, claim_runs, make_bundle  # noqa: E402
 from support.loop import SPEEDRUN, speedrun, wait_until  # noqa: E402
 from support.postgres import free_port, pg_bin, postgres_server  # noqa: E402
+from support.tarballs import members, sparse_bomb, tar_gz  # noqa: E402
 
 from server.models import Base  # noqa: E402
 from speedrun import signing  # noqa: E402
@@ -100,32 +100,6 @@ UPLOAD = "upload:valid"
 
 
 # --- hostile bodies -----------------------------------------------------------------------
-
-
-def tar_gz(files: dict[str, bytes]) -> bytes:
-    raw = io.BytesIO()
-    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return gzip.compress(raw.getvalue(), mtime=0)
-
-
-def bundle_files(data: bytes) -> dict[str, bytes]:
-    with tarfile.open(fileobj=io.BytesIO(gzip.decompress(data)), mode="r:") as tar:
-        return {i.name: tar.extractfile(i).read() for i in tar}  # type: ignore[union-attr]
-
-
-def sparse_tar_bomb(folder: Path) -> bytes:
-    """GNU tar's sparse format: ~100 bytes that `tarfile` would fill out to 4 GiB."""
-    big = folder / "manifest.json"
-    with open(big, "wb") as f:
-        f.truncate(4 * 1024**3)
-    archive = folder / "bomb.tgz"
-    subprocess.run(["tar", "-S", "-czf", str(archive), "-C", str(folder), big.name], check=True)
-    big.unlink()
-    return archive.read_bytes()
 
 
 def gzip_bomb(expanded_bytes: int = 256 * 1024**2) -> bytes:
@@ -159,7 +133,7 @@ def bad_items(key: Ed25519PrivateKey | None) -> bytes:
 
 
 def edited_manifest(key: Ed25519PrivateKey, change: Callable[[dict[str, Any]], None]) -> bytes:
-    files = bundle_files(make_bundle(key))
+    files = members(make_bundle(key))
     m = json.loads(files["manifest.json"])
     change(m)
     files["manifest.json"] = json.dumps(m).encode()
@@ -170,7 +144,7 @@ def hostile_bodies(key: Ed25519PrivateKey, folder: Path) -> dict[str, bytes]:
     """Upload bodies for POST /api/v1/runs, built once; none may ever be stored."""
     stranger = Ed25519PrivateKey.generate()
     return {
-        "hostile:sparse-tar-bomb": sparse_tar_bomb(folder),
+        "hostile:sparse-tar-bomb": sparse_bomb(folder),
         "hostile:gzip-bomb": gzip_bomb(),
         "hostile:10gb-header": header_10gb(),
         "hostile:bad-items-unsigned": bad_items(None),

@@ -25,9 +25,8 @@ def step_line(
     step_avg_ms: float | None = None,
 ) -> str:
     """The canonical step line, e.g. `step:10/100 val_loss:4.1234 train_time:950ms
-    step_avg:95.00ms`; step_avg_ms defaults to train_time_ms / max(step, 1). Byte for byte
-    `speedrun.logparse.format_step_line` (which imports this package, so it is not imported
-    here; tests/speedrun/test_harness.py holds the two together)."""
+    step_avg:95.00ms`; step_avg_ms defaults to train_time_ms / max(step, 1). The one writer of
+    the format: `speedrun.logparse.format_step_line` calls it."""
     if step < 0 or total_steps < 0:
         raise ValueError(f"steps must be >= 0, got {step}/{total_steps}")
     if step_avg_ms is None:

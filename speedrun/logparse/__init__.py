@@ -43,6 +43,7 @@ from bisect import bisect_left
 from heapq import merge
 
 from speedrun.errors import LogParseError
+from speedrun.harness.runlog import step_line
 from speedrun.logparse.header import Header, find_peak, parse_header
 from speedrun.logparse.runs import ParsedRun, build_run
 from speedrun.logparse.steps import (
@@ -123,17 +124,16 @@ def format_step_line(
     step_avg_ms: float,
 ) -> str:
     """The canonical modern step line, e.g. `step:10/100 val_loss:4.1234 train_time:950ms
-    step_avg:95.00ms`; `parse_log` (and the speedrun's own tooling) reads it back."""
-    if step < 0 or total_steps < 0:
-        raise ValueError(f"steps must be >= 0, got {step}/{total_steps}")
-    parts = [f"step:{step}/{total_steps}"]
-    if val_loss is not None:
-        parts.append(f"val_loss:{val_loss:.4f}")
-    if train_loss is not None:
-        parts.append(f"train_loss:{train_loss:.4f}")
-    parts.append(f"train_time:{train_time_ms:.0f}ms")
-    parts.append(f"step_avg:{step_avg_ms:.2f}ms")  # nan prints as "nanms", as the speedrun's
-    return " ".join(parts)
+    step_avg:95.00ms`; `parse_log` (and the speedrun's own tooling) reads it back. Written by
+    the harness's `step_line`, the one writer of the format."""
+    return step_line(
+        step,
+        total_steps,
+        val_loss=val_loss,
+        train_loss=train_loss,
+        train_time_ms=train_time_ms,
+        step_avg_ms=step_avg_ms,
+    )
 
 
 def _check_is_text(text: str, source: str) -> None:

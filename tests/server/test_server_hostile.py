@@ -4,11 +4,9 @@ names the reason, and nothing is stored (row counts of every table before == aft
 from __future__ import annotations
 
 import gzip
-import io
 import json
 import select
 import socket
-import tarfile
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -16,38 +14,24 @@ from fastapi.testclient import TestClient
 from srv_helpers import assert_problem, row_counts
 from support.bundles import LOSS, make_bundle, manifest
 from support.serving import live_server
+from support.tarballs import members, tar_gz
 
 from server.app import create_app
 from server.config import load_settings
 
 
-def _tar(files: dict[str, bytes]) -> bytes:
-    raw = io.BytesIO()
-    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return gzip.compress(raw.getvalue(), mtime=0)
-
-
-def _members(data: bytes) -> dict[str, bytes]:
-    with tarfile.open(fileobj=io.BytesIO(gzip.decompress(data)), mode="r:") as tar:
-        return {i.name: tar.extractfile(i).read() for i in tar}  # type: ignore[union-attr]
-
-
 def _tampered(key: Ed25519PrivateKey) -> bytes:
-    files = _members(make_bundle(key))
+    files = members(make_bundle(key))
     files["log.txt"] = files["log.txt"].replace(f"val_loss:{LOSS:.4f}".encode(), b"val_loss:0.1234")
-    return _tar(files)
+    return tar_gz(files)
 
 
 def _resigned_manifest(key: Ed25519PrivateKey, change) -> bytes:
-    files = _members(make_bundle(key))
+    files = members(make_bundle(key))
     m = json.loads(files["manifest.json"])
     change(m)
     files["manifest.json"] = json.dumps(m).encode()
-    return _tar(files)
+    return tar_gz(files)
 
 
 CASES = {
@@ -65,21 +49,21 @@ CASES = {
     "unknown track": (lambda k: make_bundle(k, track="no-such-track"), 422, "unknown-track"),
     "unknown track version": (lambda k: make_bundle(k, version=99), 422, "unknown-track"),
     "dot-dot member": (
-        lambda k: _tar({"manifest.json": b"{}", "../evil": b"x"}),
+        lambda k: tar_gz({"manifest.json": b"{}", "../evil": b"x"}),
         422,
         "unsafe-member-name",
     ),
     "absolute member": (
-        lambda k: _tar({"manifest.json": b"{}", "/etc/passwd": b"x"}),
+        lambda k: tar_gz({"manifest.json": b"{}", "/etc/passwd": b"x"}),
         422,
         "unsafe-member-name",
     ),
     "manifest not utf-8": (
-        lambda k: _tar({"manifest.json": b'{"a": "\xff\xfe"}'}),
+        lambda k: tar_gz({"manifest.json": b'{"a": "\xff\xfe"}'}),
         422,
         "bad-encoding",
     ),
-    "manifest not json": (lambda k: _tar({"manifest.json": b"{nope"}), 422, "bad-manifest"),
+    "manifest not json": (lambda k: tar_gz({"manifest.json": b"{nope"}), 422, "bad-manifest"),
     # Edited after signing: the signature, checked first, refuses them before anything
     # walks the values (a lone surrogate or NaN cannot even be signed: no canonical form).
     "lone surrogate in text": (
@@ -117,11 +101,11 @@ def _signed_with(key: Ed25519PrivateKey, **software: object) -> bytes:
 
 def _raw_edit(key: Ed25519PrivateKey, old: str, new: str) -> bytes:
     """Edit the manifest's JSON text (escapes and all) after signing."""
-    files = _members(make_bundle(key))
+    files = members(make_bundle(key))
     text = files["manifest.json"].decode()
     assert old in text
     files["manifest.json"] = text.replace(old, new, 1).encode()
-    return _tar(files)
+    return tar_gz(files)
 
 
 @pytest.mark.parametrize("case", sorted(CASES))

@@ -14,7 +14,6 @@ import io
 import json
 import shutil
 import socket
-import subprocess
 import tarfile
 import time
 from collections.abc import Callable, Iterator
@@ -25,6 +24,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from srv_helpers import Served, assert_problem, row_counts, serve_process
 from support.bundles import make_bundle
+from support.tarballs import sparse_bomb, tar_gz
 
 from server.db import Database
 from server.services import manifest as manifest_checks
@@ -37,27 +37,6 @@ TIME_BOUND_S = 1.0
 ITEMS = 200_000
 
 
-def _tar_gz(files: dict[str, bytes]) -> bytes:
-    raw = io.BytesIO()
-    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return gzip.compress(raw.getvalue(), compresslevel=9, mtime=0)
-
-
-def sparse_bomb(tmp: Path) -> bytes:
-    """GNU tar's sparse 4 GiB file: about 100 bytes, gigabytes once its holes are filled."""
-    big = tmp / "manifest.json"
-    with open(big, "wb") as f:
-        f.truncate(4 * 1024**3)
-    archive = tmp / "bomb.tar.gz"
-    subprocess.run(["tar", "-S", "-czf", str(archive), "-C", str(tmp), big.name], check=True)
-    big.unlink()
-    return archive.read_bytes()
-
-
 def ten_gb_header(_: Path) -> bytes:
     info = tarfile.TarInfo("manifest.json")
     info.size = 10 * 1024**3
@@ -68,7 +47,7 @@ def bad_items(signature: dict[str, str] | None) -> bytes:
     """A manifest of 200,000 values no database can hold (NaN), in about a kilobyte."""
     items = "[" + ",".join(["NaN"] * ITEMS) + "]"
     head = "" if signature is None else f'"signature": {json.dumps(signature)}, '
-    return _tar_gz({"manifest.json": f'{{{head}"items": {items}}}'.encode()})
+    return tar_gz({"manifest.json": f'{{{head}"items": {items}}}'.encode()})
 
 
 def signature_of(key: Ed25519PrivateKey) -> dict[str, str]:
@@ -84,7 +63,7 @@ def signature_of(key: Ed25519PrivateKey) -> dict[str, str]:
 
 def deep_nesting(_: Path) -> bytes:
     depth = 200_000
-    return _tar_gz({"manifest.json": b'{"a": ' + b"[" * depth + b"]" * depth + b"}"})
+    return tar_gz({"manifest.json": b'{"a": ' + b"[" * depth + b"]" * depth + b"}"})
 
 
 def gzip_bomb(_: Path) -> bytes:
