@@ -127,6 +127,57 @@ def long_functions(path: Path) -> list[tuple[str, int]]:
     return out
 
 
+DATA_PACKAGES = ("speedrun/schemas", "speedrun/trackdefs")  # JSON files, no code
+
+
+def has_code(path: Path) -> bool:
+    """More than a docstring, imports and dunder assignments (`__all__`, `__version__`)."""
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            continue
+        if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant):
+            continue
+        if isinstance(node, ast.Assign | ast.AnnAssign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            if all(isinstance(t, ast.Name) and t.id.startswith("__") for t in targets):
+                continue
+        return True
+    return False
+
+
+def expected_test_file(path: Path) -> Path | None:
+    """Where a library module's own tests live, by the suite's naming rule, or None for a
+    module that needs none (an `__init__.py` without code, a data package, a migration):
+    `pkg/mod.py` -> `tests/pkg/test_mod.py`; `pkg/sub/.../mod.py` -> `tests/pkg/test_sub_mod.py`
+    (the last package folder); a package's `__init__.py` is named by its folder, so
+    `pkg/sub/__init__.py` -> `tests/pkg/test_sub.py` (and `pkg/__init__.py` -> `test_pkg.py`)."""
+    rel = path.relative_to(REPO)
+    if "migrations" in rel.parts or any(rel.is_relative_to(d) for d in DATA_PACKAGES):
+        return None
+    if path.name == "__init__.py" and not has_code(path):
+        return None
+    package, *folders, name = rel.with_suffix("").parts
+    if name == "__init__":  # a package is named as a module of the folder that holds it
+        name = folders.pop() if folders else package
+    stem = "_".join([*folders[-1:], name])
+    return Path("tests") / package / f"test_{stem}.py"
+
+
+def test_file_report(mods: dict[str, Path]) -> dict[str, Any]:
+    """Each library module's test file by the naming rule, and the modules that lack one."""
+    expected = {n: t for n, p in mods.items() if (t := expected_test_file(p)) is not None}
+    missing = sorted(n for n, t in expected.items() if not (REPO / t).is_file())
+    shared: dict[str, list[str]] = defaultdict(list)
+    for name, test in expected.items():
+        shared[str(test)].append(name)
+    return {
+        "modules_needing_one": len(expected),
+        "missing_count": len(missing),
+        "missing": {n: str(expected[n]) for n in missing},
+        "names_shared": {t: sorted(ns) for t, ns in sorted(shared.items()) if len(ns) > 1},
+    }
+
+
 def measure() -> dict[str, Any]:
     mods = modules()
     known = set(mods)
@@ -162,6 +213,7 @@ def measure() -> dict[str, Any]:
             {name: imports_of(path, name, known, nested=True) for name, path in mods.items()}
         ),
         "packages_imported_by": layering,
+        "test_files": test_file_report(mods),
     }
 
 
@@ -193,6 +245,13 @@ def main() -> None:
     print(f"  counting imports inside functions: {nested or 'none'}")
     for pkg, deps in m["packages_imported_by"].items():
         print(f"  {pkg} imports: {', '.join(deps) or 'nothing else'}")
+    tests = m["test_files"]
+    print(
+        f"modules without a same-named test file: {tests['missing_count']}"
+        f" of {tests['modules_needing_one']}"
+    )
+    for name, test in tests["missing"].items():
+        print(f"  {name:40s} {test}")
 
 
 if __name__ == "__main__":

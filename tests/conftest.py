@@ -17,8 +17,12 @@ from pathlib import Path
 
 import pytest
 
-# `from support.hub_standin import HubStandin` works under any import mode.
-sys.path.insert(0, str(Path(__file__).parent))
+# `from support.hub_standin import HubStandin` works under any import mode, and so do a folder's
+# own helpers (`from srv_helpers import ...`): under importlib mode (pyproject.toml) pytest puts
+# no test folder on sys.path itself.
+HERE = Path(__file__).parent
+for folder in ("runner", "server", "web", ""):
+    sys.path.insert(0, str(HERE / folder))
 
 _HF_HOME_KEY = pytest.StashKey[str]()
 UNREACHABLE_HUB = "http://127.0.0.1:9"  # the discard port: connection refused

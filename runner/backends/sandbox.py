@@ -1,6 +1,6 @@
 """The container settings that make the sandbox, derived from a ProcessSpec.
 
-Every property here is checked from inside a container by tests/runner/test_container.py,
+Every property here is checked from inside a container by tests/runner/test_backends_docker.py,
 since an engine can accept an option and silently ignore it:
 
     network_mode "none"     no interface but loopback: no connection leaves the container

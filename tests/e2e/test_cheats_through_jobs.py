@@ -2,7 +2,7 @@
 containers (docker backend, podman) on cpu-tiny with the deployment's held-out secret. Each
 job's runs are stored with their failure status and reasons, and none of them makes a record.
 
-The cheats are those of tests/runner/test_runner_cheats.py: a look-ahead model past fixed
+The cheats are those of tests/runner/test_cheats.py: a look-ahead model past fixed
 probes (class 1), the clock stopped at an early export (class 2), training hidden in a
 validation pause (class 3)."""
 

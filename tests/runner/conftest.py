@@ -6,12 +6,11 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from runner_helpers import TINY, bundles, cli
+from runner_helpers import TINY, Session, cli
 
 from speedrun import signing
 from speedrun.data.fetch import fetch_track_data
@@ -30,18 +29,6 @@ def runner_key(tmp_path_factory: pytest.TempPathFactory) -> Path:
     key = tmp_path_factory.mktemp("runner-key") / "runner.key"
     signing.init_keypair(key)
     return key
-
-
-@dataclass(frozen=True)
-class Session:
-    out: Path
-    code: int
-    stdout: str
-    stderr: str
-
-    @property
-    def bundles(self) -> list[Path]:
-        return bundles(self.out)
 
 
 @pytest.fixture(scope="session")

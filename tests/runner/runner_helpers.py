@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,20 @@ def cli(*args: str) -> tuple[int, str, str]:
 
 def bundles(out_dir: Path) -> list[Path]:
     return sorted(out_dir.glob("*.bundle.tar.gz"))
+
+
+@dataclass(frozen=True)
+class Session:
+    """A `speedrun run` in this process: its output folder, exit code and output."""
+
+    out: Path
+    code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def bundles(self) -> list[Path]:
+        return bundles(self.out)
 
 
 def load(path: Path) -> Bundle:
@@ -70,3 +85,35 @@ def filled_variant(template: Path, dest: Path, **values: object) -> Path:
     assert not values, f"no FILL line for {sorted(values)}"
     dest.write_text("\n".join(lines) + "\n")
     return dest
+
+
+def session_context(
+    data_dir: Path, session_dir: Path, *, track_id: str = "cpu-smoke", **changes: Any
+) -> Any:
+    """A real `SessionContext` for attempts on this machine: the track's data fetched (or
+    found) under `data_dir`, the local backend, a fresh key, quiet progress."""
+    import uuid
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from runner.attempt_context import SessionContext
+    from runner.backends.local import LocalBackend
+    from runner.progress import Progress
+    from runner.trackdata import prepare_track_data
+    from speedrun.tracks import get_track
+
+    track = get_track(track_id)
+    fields: dict[str, Any] = {
+        "track": track,
+        "backend": LocalBackend(),
+        "key": Ed25519PrivateKey.generate(),
+        "data": prepare_track_data(track, data_dir, session_dir, progress=False),
+        "software": {"python": "3"},
+        "hardware": {"accelerator": "cpu", "cpu_count": 2},
+        "out_dir": session_dir / "out",
+        "time_limit_s": 120.0,
+        "progress": Progress(quiet=True, stream=io.StringIO()),
+        "group_id": uuid.uuid4().hex,
+        "work_parent": session_dir,
+    }
+    return SessionContext(**(fields | changes))

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from support.bundles import LOSS, TRACK, claim_runs, make_bundle, manifest
-from test_server_jobs import signed
+from support.claims import signed
 
 from server.models import Job, utcnow
 from server.services.reverify import policy as reverify_policy

@@ -1,6 +1,6 @@
 """Signed bundles made with `speedrun.bundle.build_bundle` (the runner's own writer) for tests
 that need figures chosen by hand: record rules, hostile inputs, leasing. Tests of ingest on
-real runs use bundles made by the `speedrun run` CLI instead (see test_server_real_bundles).
+real runs use bundles made by the `speedrun run` CLI instead (see tests/server/test_real_bundles.py).
 
 The figures keep every rule of `speedrun.rules` unless a test breaks one on purpose: the
 script's own time agrees with the runner's, the self-reported loss with the independent one,
@@ -126,8 +126,12 @@ def manifest(
     job: dict[str, Any] | None = None,
     image_digest: str = IMAGE_DIGEST,
     name: str = "variant",
+    compute: dict[str, Any] | None = None,
+    telemetry: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """A manifest as the runner writes it for a run that keeps every rule (by default)."""
+    """A manifest as the runner writes it for a run that keeps every rule (by default);
+    `compute` and `telemetry` blocks (support.machines builds them) when given, absent as
+    in bundles signed before the runner measured them otherwise."""
     source_bytes = source.encode()
     version = _version(track, version)
     completed = status == "completed" and harness and val_loss is not None
@@ -159,6 +163,8 @@ def manifest(
         "finished_at": "2026-01-01T00:01:00+00:00",
         "members": {},
         "signature": {},
+        **({"compute": compute} if compute is not None else {}),
+        **({"telemetry": telemetry} if telemetry is not None else {}),
     }
 
 

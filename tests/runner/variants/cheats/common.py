@@ -2,7 +2,7 @@
 variant is one file): an untrained or count-based model, and the harness calls in order.
 
 Every cheat here tries to get a good official score without training under the runner's
-clock; tests/runner/test_runner_cheats.py runs each through the docker backend and checks
+clock; tests/runner/test_cheats.py runs each through the docker backend and checks
 how it ends."""
 
 import os

@@ -1,4 +1,4 @@
-"""Shared fixtures for the history tests: the real modded-nanogpt sample, scanned once."""
+"""Shared fixtures for the history tests (test_history_*): the real modded-nanogpt sample, scanned once."""
 
 from __future__ import annotations
 
@@ -8,8 +8,7 @@ import pytest
 
 from speedrun.history import HistoryScan, scan_checkout
 
-FIXTURES = Path(__file__).resolve().parents[3] / ".." / "shared" / "fixtures" / "modded-nanogpt"
-LOGS = Path(__file__).resolve().parents[1] / "logs"
+FIXTURES = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures" / "modded-nanogpt"
 
 
 @pytest.fixture(scope="session")

@@ -4,13 +4,13 @@ read into its typed form, a malformed one refused with the field it got wrong.""
 
 from __future__ import annotations
 
-import copy
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from support.server_answers import INGESTED, JOB, LEASE, problem, scripted, with_field
 
 from runner.client import (
     Job,
@@ -25,93 +25,11 @@ from runner.client import (
 )
 
 
-def scripted(*answers: httpx.Response) -> tuple[httpx.MockTransport, list[httpx.Request]]:
-    seen: list[httpx.Request] = []
-    queue = list(answers)
-
-    def handle(request: httpx.Request) -> httpx.Response:
-        seen.append(request)
-        return queue.pop(0)
-
-    return httpx.MockTransport(handle), seen
-
-
-def problem(status: int, code: str, **headers: str) -> httpx.Response:
-    body = {"type": "about:blank", "code": code, "detail": f"{code} happened", "status": status}
-    return httpx.Response(status, json=body, headers=headers)
-
-
-# Answers as the server writes them (server.schemas: JobPublic, JobLease, IngestPublic, ...).
-JOB: dict[str, Any] = {
-    "id": 7,
-    "kind": "submission",
-    "state": "RUNNING",
-    "track": {"id": "cpu-tiny", "version": 2},
-    "attempt_id": 3,
-    "record_id": None,
-    "variant_sha256": "ab" * 32,
-    "baseline_sha256": None,
-    "runs_total": 4,
-    "runs_done": ["r0"],
-    "runs_remaining": 3,
-    "runner": "agent",
-    "leased_at": "2025-01-01T00:00:00",
-    "heartbeat_at": None,
-    "lease_expires_at": "2025-01-01T00:05:00",
-    "expiries": 0,
-    "reason": None,
-    "created_at": "2025-01-01T00:00:00",
-    "finished_at": None,
-}
-LEASE: dict[str, Any] = {
-    "job": JOB,
-    "lease_id": "L1",
-    "nonce": "N1",
-    "source": "print('hi')\n",
-    "baseline_source": None,
-    "upload_url": "/api/v1/jobs/7/runs?lease=L1",
-}
-RUN: dict[str, Any] = {
-    "run_id": "r1",
-    "attempt_id": 3,
-    "origin": "verified",
-    "purpose": "claim",
-    "status": "completed",
-    "official": True,
-    "counts": True,
-    "backend": "docker",
-    "time_ms": 1234,
-    "val_loss": 3.21,
-    "url": "/api/v1/runs/r1",
-}
-INGESTED: dict[str, Any] = {
-    "created": True,
-    "run_id": "r1",
-    "records_established": [],
-    "warnings": [],
-    "run": RUN,
-}
-
-
 def agent_client(*answers: httpx.Response) -> tuple[ServerClient, list[httpx.Request]]:
     transport, seen = scripted(*answers)
     return ServerClient(
         "http://server", key=Ed25519PrivateKey.generate(), transport=transport
     ), seen
-
-
-def with_field(doc: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
-    """A deep copy of `doc` with the dotted `path` set to `value` (or removed: ...)."""
-    out = copy.deepcopy(doc)
-    *parents, last = path.split(".")
-    node = out
-    for name in parents:
-        node = node[name]
-    if value is ...:
-        del node[last]
-    else:
-        node[last] = value
-    return out
 
 
 def test_a_rate_limited_upload_waits_as_told_then_succeeds() -> None:

@@ -12,8 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Session
-from runner_helpers import cli, load
+from runner_helpers import Session, cli, load
 
 from speedrun import signing
 from speedrun.bundle import build_bundle, read_bundle, verify_bundle

@@ -11,8 +11,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from conftest import Session
-from runner_helpers import TINY, VARIANTS, bundles, cli, load, summary
+from runner_helpers import TINY, VARIANTS, Session, bundles, cli, load, summary
 
 from speedrun.logparse import parse_log
 from speedrun.tracks import get_track

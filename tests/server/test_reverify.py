@@ -8,8 +8,7 @@ import json
 
 import pytest
 from support.bundles import LOSS, TRACK, claim_runs, make_bundle
-from support.claims import job_block
-from test_server_jobs import claim, signed
+from support.claims import claim, job_block, signed
 
 from speedrun.cli import main as cli
 
@@ -22,7 +21,7 @@ def _record(client, key, token):
 
 
 def _run_job(client, key, times, outcome="finished"):
-    lease = claim(client, key).json()
+    lease = claim(client, key)
     assert lease["job"]["kind"] == "reverify"
     for t in times:
         r = signed(

@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
-from test_runner_client import INGESTED, JOB, LEASE, scripted, with_field
+from support.server_answers import INGESTED, JOB, LEASE, scripted, with_field
 
 from runner.agent import Agent, AgentOptions, heartbeat_interval_s
 from runner.client import MalformedAnswerError, ServerClient, parse_job

@@ -33,8 +33,10 @@ from runner_helpers import (
     tiny_variant,
 )
 
+from runner.cpustat import cgroup_cpu_stat
 from runner.trainlog import RULER
 from speedrun.data import shards
+from speedrun.machine import machine_conditions
 from speedrun.tracks import get_track
 
 pytestmark = [pytest.mark.slow, pytest.mark.container]
@@ -144,6 +146,24 @@ def test_reference_variant_end_to_end(
     assert abs(fig["time_disagreement"]) < 0.02
     assert m["evaluation"]["causality"]["passed"]
     assert no_runner_containers(engine)
+    check_machine_record(m)
+
+
+def check_machine_record(m: dict[str, Any]) -> None:
+    """FLOPs counted on the export (the closed form of tests/runner/test_flops.py), the
+    calibration run in the container, telemetry that read the container's own cgroup."""
+    sc, T = TRACK.scale, TRACK.evaluation.seq_len
+    L, d = sc.n_layer, sc.n_embd
+    closed_form = 2 * 12 * L * d * d + 2 * d * sc.vocab_size + 4 * L * T * d
+    c = m["compute"]
+    assert c["forward_flops_per_token"] == pytest.approx(closed_form, rel=0.05)
+    assert c["train_tokens_within_ceiling"] and c["mfu"] > 0
+    cal = m["fingerprint"]["hardware"]["calibration"]
+    assert cal["device"] == "cpu" and cal["threads"] == TRACK.hardware.count
+    tele = m["telemetry"]
+    assert tele["samples"] >= 1 and tele["cgroup"] is not None
+    assert tele["cgroup"] != str(cgroup_cpu_stat(Path("/"), os.getpid()))  # not the runner's
+    assert tele["conditions"] == machine_conditions(m)
 
 
 def test_legacy_variant_in_a_container(

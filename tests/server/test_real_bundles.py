@@ -175,3 +175,17 @@ def test_real_run_pages_read_the_log_summary_stored_at_ingest(real_client, real_
         session.execute(delete(RunLogSummary))
     assert [real_client.get(p).text for p in paths] == stored
     assert calls.count("parse_log") == len(run_ids)
+
+
+def test_real_bundles_carry_compute_calibration_and_charted_telemetry(real_client, real_run):
+    """The runner's own telemetry.jsonl is what the server charts (issue 17): every line a
+    sample, none skipped, and the run page draws it."""
+    for bundle in real_run["bundles"]:
+        run_id = real_client.post("/api/v1/runs", content=bundle).json()["run_id"]
+        public = real_client.get(f"/api/v1/runs/{run_id}").json()
+        assert public["compute"]["forward_flops_per_token"] > 0
+        assert public["calibration"]["matmul_flops_per_s"] > 0
+        series = public["telemetry_series"]
+        assert series["samples"] == public["telemetry"]["samples"] > 0 and series["skipped"] == 0
+        assert all(p["load1"] is not None for p in series["points"])
+        assert "Machine telemetry over the run" in real_client.get(f"/runs/{run_id}").text
