@@ -5,7 +5,9 @@
     2. run `torchrun` on the variant through the backend, under the wall-clock limit,
        stamping events and streaming the log to the progress display; the training data
        unlocks at the first `warmup_end`, and the model file is hashed when `export` arrives
-    3. official time from the runner's clock (runner.timing)
+    3. official time from the runner's clock (runner.timing); before the training, untimed, a
+       calibration of the machine where it runs, and during it the runner's telemetry
+       (runner.attempt_machine)
     4. harness variants: copy the export out (no symlinks followed; it must be the file
        hashed at `export`) and evaluate it in a separate process that alone sees the scored
        tokens and the private held-out slice (runner.attempt_eval, runner.evaluate)
@@ -27,10 +29,13 @@ from runner import verdicts
 from runner.attempt_bundle import build_manifest, bundle_members
 from runner.attempt_context import AttemptOutcome, AttemptRequest, SessionContext
 from runner.attempt_eval import EvalRun, ExportWatch, evaluate
+from runner.attempt_machine import MEMBER as TELEMETRY_MEMBER
+from runner.attempt_machine import add_machine_blocks, run_calibration, start_telemetry
 from runner.attempt_specs import train_spec
-from runner.backends import ProcessResult
+from runner.backends import ProcessResult, ProcessSpec
 from runner.events import ChannelLog, Event, EventChannel
 from runner.manifest import utc_now, write_bundle_file
+from runner.telemetry import TelemetryLog
 from runner.timing import Caps, Timing, harness_timing, legacy_timing
 from runner.trainlog import self_report
 from runner.workspace import Workspace
@@ -57,13 +62,11 @@ def run_attempt(ctx: SessionContext, req: AttemptRequest) -> AttemptOutcome:
     try:
         ctx.progress.begin(req.label)
         started_at = utc_now()
+        ctx.progress.note("calibrating")
+        calibration = run_calibration(ctx, run_id)  # untimed, before the clock starts
         spec, config_json = train_spec(ctx, ws, req, harness, run_id)
         watch = ExportWatch(ws)
-        channel = EventChannel(ws.fifo, on_event=_on_event(ctx, ws, watch)).start()
-        try:
-            proc = ctx.backend.run(spec, on_line=ctx.progress.line)
-        finally:
-            channel_log = channel.stop()
+        proc, channel_log, telemetry = _train(ctx, ws, spec, watch)
         timing = _timing(ctx, harness, proc, channel_log)
         evaluation = None
         if harness and proc.exit_code == 0 and timing.time_ms is not None:
@@ -73,10 +76,13 @@ def run_attempt(ctx: SessionContext, req: AttemptRequest) -> AttemptOutcome:
             timing = replace(timing, problems=(*timing.problems, *breaches))
         finished_at = utc_now()
         members = bundle_members(ctx, ws, req, proc, channel_log, config_json, evaluation, harness)
+        members[TELEMETRY_MEMBER] = telemetry.member
         judged = _judge(ctx, req, harness, proc, timing, evaluation, channel_log, members)
         manifest = build_manifest(
             ctx, req, run_id, harness, proc, timing, judged, evaluation, started_at, finished_at
         )
+        result = evaluation.result if evaluation else None
+        add_machine_blocks(manifest, ctx.track, calibration, telemetry, result)
         path = write_bundle_file(ctx.out_dir, req.bundle_name, manifest, members, ctx.key)
     finally:
         ws.remove()
@@ -93,6 +99,21 @@ def run_attempt(ctx: SessionContext, req: AttemptRequest) -> AttemptOutcome:
         bundle_path=path,
         manifest=manifest,
     )
+
+
+def _train(
+    ctx: SessionContext, ws: Workspace, spec: ProcessSpec, watch: ExportWatch
+) -> tuple[ProcessResult, ChannelLog, TelemetryLog]:
+    """The training process, with the event channel open and the runner's telemetry sampling
+    the host (and, once it runs, the process's cgroup) throughout."""
+    channel = EventChannel(ws.fifo, on_event=_on_event(ctx, ws, watch)).start()
+    sampler = start_telemetry(ctx.track)
+    try:
+        proc = ctx.backend.run(spec, on_line=ctx.progress.line, on_start=sampler.attach)
+    finally:
+        channel_log = channel.stop()
+        telemetry = sampler.stop()
+    return proc, channel_log, telemetry
 
 
 def _timing(ctx: SessionContext, harness: bool, proc: ProcessResult, channel: ChannelLog) -> Timing:

@@ -146,3 +146,29 @@ def eval_spec(ctx: SessionContext, ws: Workspace, run_id: str) -> ProcessSpec:
         output_dir=ws.eval_out,
         output_bytes=1 << 24,
     )
+
+
+CALIBRATION_S = {"cpu": 0.5, "cuda": 0.5}  # per probe (and per GPU): a few seconds in all
+
+
+def calibration_spec(ctx: SessionContext, run_id: str) -> ProcessSpec:
+    """runner.calibrate where the attempt runs: the same image, cores and GPUs, no mounts."""
+    track = ctx.track
+    device = track.hardware.accelerator
+    argv = [ctx.backend.python, "-m", "runner.calibrate", "--device", device]
+    argv += ["--seconds", str(CALIBRATION_S[device])]
+    if device == "cpu":
+        argv += ["--threads", str(track.hardware.count)]
+    return ProcessSpec(
+        argv=argv,
+        env={"HOME": "/tmp", "PYTHONDONTWRITEBYTECODE": "1"},
+        cwd="/tmp",
+        mounts=[],
+        time_limit_s=180,
+        memory_bytes=track.limits.memory_bytes,
+        pids=track.limits.pids,
+        gpus=track.hardware.count if device == "cuda" else 0,
+        role="calibrate",
+        labels={"speedrun.run_id": run_id},
+        cpus=_cpus(track),
+    )

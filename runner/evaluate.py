@@ -54,7 +54,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from runner import pt2check
+from runner import flops, pt2check
 from runner.causality import (
     LOGPROB_TOL,
     MIN_UNCHANGED_ROWS,
@@ -145,6 +145,7 @@ def evaluate(
     ops = check_program(program)
     model = Model(program.module(), _program_device(program), vocab_size)
     result = {"ok": True, **score_slice(model, tokens, shape), "ops": ops}
+    result |= count_flops(model, tokens, shape)
     if held is not None:
         held_shape = replace(shape, windows=(held.size - 1) // seq_len)
         part = score_slice(model, held, held_shape, probe=False)
@@ -181,6 +182,17 @@ def score_slice(model: Model, tokens: Any, shape: Shape, *, probe: bool = True) 
         "windows": shape.windows,
         "causality": causality,
     }
+
+
+def count_flops(model: Model, tokens: Any, shape: Shape) -> dict[str, Any]:
+    """Forward FLOPs per token on the slice's first batch (runner.flops), after scoring;
+    zero-padded like the last scored batch when the slice has fewer than B windows."""
+    torch = _torch()
+    B, T = shape.batch_seqs, shape.seq_len
+    used = min(B, shape.windows)
+    batch = torch.zeros(B, T, dtype=torch.int64)
+    batch[:used] = torch.from_numpy(tokens[: used * T]).view(used, T)
+    return flops.forward_flops_block(model.module, batch.to(model.device))
 
 
 def check_contract(summary: pt2check.ArchiveSummary, shape: Shape) -> None:

@@ -12,7 +12,7 @@ image has none).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal, TypeVar
 
 ExitStatus = Literal["completed", "failed", "timeout", "killed", "eval_failed", "rule_violation"]
@@ -88,11 +88,31 @@ class Image:
 
 
 @dataclass(frozen=True)
+class CalibrationFigures:
+    matmul_flops_per_s: float
+    memory_bytes_per_s: float
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """runner.calibrate's figures, measured where the attempt ran, before it (untimed)."""
+
+    device: Literal["cpu", "cuda"]
+    matmul_flops_per_s: float
+    memory_bytes_per_s: float
+    seconds: float
+    reference: CalibrationFigures | None = None  # the track's, for this device
+    tolerance: float | None = None
+    below_reference: bool = False  # a mark (condition "below_calibration"), never a refusal
+
+
+@dataclass(frozen=True)
 class Fingerprint:
     data: DataPin
     software: Mapping[str, Any]  # free-form in the schema
     hardware: Mapping[str, Any]  # free-form in the schema (class, gpus, ...)
     image: Image | None = None
+    calibration: Calibration | None = None  # hardware["calibration"], typed
 
 
 @dataclass(frozen=True)
@@ -159,6 +179,61 @@ class Signature:
 
 
 @dataclass(frozen=True)
+class Compute:
+    """FLOPs and MFU: forward FLOPs per token counted on the exported program, training FLOPs
+    = 3 x that x the variant's self-reported tokens, MFU against the peak per accelerator."""
+
+    forward_flops_per_token: float
+    flops_method: str
+    train_tokens: int | None
+    train_tokens_source: str  # "self-reported"
+    train_tokens_within_ceiling: bool
+    training_flops: float | None
+    accelerators: int
+    peak_flops_per_accelerator: float | None
+    peak_source: str  # the track's vendor figure, or "calibration" on CPU
+    mfu: float | None
+
+
+@dataclass(frozen=True)
+class CpuTelemetry:
+    cpus: int
+    mean_load1: float
+    max_load1: float
+    mean_steal_share: float
+    mean_iowait_share: float
+    mean_busy_share: float
+    min_freq_mhz: float | None = None
+    throttled_share: float | None = None  # share of samples where nr_throttled grew
+    throttled_usec: int | None = None
+    mean_running: float | None = None  # runnable tasks (/proc/loadavg), instantaneous
+
+
+@dataclass(frozen=True)
+class GpuTelemetry:
+    count: int
+    min_sm_clock_mhz: float
+    max_temperature_c: float
+    mean_power_w: float
+    power_limit_w: float
+    throttled_share: float
+    reasons: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Telemetry:
+    """The runner's samples during training (never the variant's): a summary of the bundle
+    member `member`; `conditions` is the runner's reading (speedrun.machine recomputes it)."""
+
+    member: str
+    samples: int
+    interval_s: float
+    cpu: CpuTelemetry | None
+    gpu: GpuTelemetry | None
+    conditions: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Manifest:
     run_id: str
     track: TrackRef
@@ -183,6 +258,8 @@ class Manifest:
     timing: Timing | None = None
     evaluation: Evaluation | None = None  # None when absent, null or empty
     sandbox: Mapping[str, Any] | None = None
+    compute: Compute | None = None
+    telemetry: Telemetry | None = None
 
     @staticmethod
     def from_json(m: Mapping[str, Any]) -> Manifest:
@@ -202,6 +279,7 @@ class Manifest:
                 software=fp["software"],
                 hardware=fp["hardware"],
                 image=None if image is None else Image(image.get("name"), image.get("digest")),
+                calibration=_calibration(fp["hardware"].get("calibration")),
             ),
             runner=RunnerInfo(
                 m["runner"]["key_id"], m["runner"]["version"], m["runner"].get("host")
@@ -220,6 +298,8 @@ class Manifest:
             timing=_timing(m.get("timing")),
             evaluation=_known(Evaluation, m["evaluation"]) if m.get("evaluation") else None,
             sandbox=m.get("sandbox"),
+            compute=_known(Compute, m["compute"]) if m.get("compute") else None,
+            telemetry=_telemetry(m.get("telemetry")),
         )
 
 
@@ -251,3 +331,28 @@ def _timing(timing: Mapping[str, Any] | None) -> Timing | None:
     known = {k: v for k, v in timing.items() if k in Timing.__dataclass_fields__}
     known["problems"] = tuple(timing.get("problems", ()))
     return Timing(**known)
+
+
+def _calibration(block: Mapping[str, Any] | None) -> Calibration | None:
+    if not block:
+        return None
+    ref = block.get("reference")
+    known = {k: v for k, v in block.items() if k in Calibration.__dataclass_fields__}
+    known["reference"] = None if ref is None else _known(CalibrationFigures, ref)
+    return Calibration(**known)
+
+
+def _telemetry(block: Mapping[str, Any] | None) -> Telemetry | None:
+    if not block:
+        return None
+    cpu, gpu = block.get("cpu"), block.get("gpu")
+    return Telemetry(
+        member=block["member"],
+        samples=block["samples"],
+        interval_s=block["interval_s"],
+        cpu=None if cpu is None else _known(CpuTelemetry, cpu),
+        gpu=None
+        if gpu is None
+        else replace(_known(GpuTelemetry, gpu), reasons=tuple(gpu.get("reasons", ()))),
+        conditions=tuple(block.get("conditions", ())),
+    )

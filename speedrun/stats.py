@@ -5,6 +5,16 @@
   track's minimum speedup;
 * paired A/B (interleaved runs on one machine): the speedup as the geometric mean of
   per-pair time ratios with a t confidence interval on their logs, and Welch's test beside it.
+
+Runs from more than one machine are tested as one mean per machine (`by_machine`): runs on
+one node share its host, clocks and power cap, so they are not independent draws of the
+code's speed, and n is the number of machines. This is the conservative test the speedrun's
+contributors apply by hand when a claim's runs were spread over nodes. To be conservative in
+fact, a claim spread over machines must pass the test over its runs as well: the larger
+p-value decides (`p_mean_below_sample`, `p_faster_samples`). Over a handful of means the
+test is not always the stricter one: two machine means that happen to agree give a tiny p
+(zero when they agree exactly) however noisy the runs, so the machine test alone would let
+a claim pass by where its runs ran, or by a runner naming one machine twice.
 """
 
 from __future__ import annotations
@@ -12,6 +22,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 from scipy import stats as sps
 
@@ -34,6 +45,58 @@ def summarize(values: Sequence[float]) -> Summary:
     mean = math.fsum(values) / n
     var = math.fsum((v - mean) ** 2 for v in values) / (n - 1) if n > 1 else 0.0
     return Summary(n=n, mean=mean, std=math.sqrt(var))
+
+
+@dataclass(frozen=True)
+class Sample:
+    """What a significance test runs over: the runs, or one mean per machine."""
+
+    values: tuple[float, ...]
+    unit: Literal["run", "machine"]
+    machines: int  # distinct machines the values came from
+    runs: int
+    run_values: tuple[float, ...] = ()  # the runs themselves (== values when unit is "run")
+
+    def describe(self) -> str:
+        if self.unit == "run":
+            return f"{self.runs} runs"
+        return f"{self.machines} per-machine means of {self.runs} runs"
+
+
+def by_machine(values: Sequence[float], machines: Sequence[str | None]) -> Sample:
+    """`values` as a test should see them: as they are when they came from one machine
+    (or none is known), else the mean of each machine's values, in order of first sight.
+    A run of unknown machine (None) counts as a machine of its own kind."""
+    if len(values) != len(machines):
+        raise ValueError("one machine per value")
+    groups: dict[str | None, list[float]] = {}
+    for value, machine in zip(values, machines, strict=True):
+        groups.setdefault(machine, []).append(value)
+    if len(groups) <= 1:
+        return Sample(tuple(values), "run", len(groups), len(values), tuple(values))
+    means = tuple(math.fsum(g) / len(g) for g in groups.values())
+    return Sample(means, "machine", len(groups), len(values), tuple(values))
+
+
+def _stricter(p_runs: float, p_machines: float) -> float:
+    """The larger p-value; NaN when either test is undefined."""
+    return math.nan if math.isnan(p_runs) or math.isnan(p_machines) else max(p_runs, p_machines)
+
+
+def p_mean_below_sample(sample: Sample, target: float) -> float:
+    """`p_mean_below` of a claim: over its runs, and when they came from several machines
+    over the per-machine means too, the larger p (never easier than the runs alone)."""
+    p = p_mean_below(sample.run_values or sample.values, target)
+    return _stricter(p, p_mean_below(sample.values, target)) if sample.unit == "machine" else p
+
+
+def p_faster_samples(candidate: Sample, record: Sample) -> float:
+    """`p_faster` of two samples: over the runs, and when either side came from several
+    machines over the per-machine means too, the larger p."""
+    p = p_faster(candidate.run_values or candidate.values, record.run_values or record.values)
+    if "machine" not in (candidate.unit, record.unit):
+        return p
+    return _stricter(p, p_faster(candidate.values, record.values))
 
 
 def p_mean_below(values: Sequence[float], target: float) -> float:

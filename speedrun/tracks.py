@@ -145,6 +145,55 @@ class Rules:
     loss_tolerance: Share = 0.05
 
 
+Rate = Annotated[float, Field(gt=0)]
+
+
+@dataclass(frozen=True, config=_STRICT)
+class CalibrationReference:
+    """What the calibration probe (runner.calibrate) should measure on this hardware class."""
+
+    model: str  # substring of the device's name it applies to ("" = any); first match wins
+    matmul_flops_per_s: Rate
+    memory_bytes_per_s: Rate  # a large copy: bytes read + bytes written per second
+    note: str = ""  # where the figure comes from (measured where, or an estimate)
+
+
+@dataclass(frozen=True, config=_STRICT)
+class PeakFlops:
+    """The vendor's peak per accelerator, the denominator of MFU."""
+
+    model: str  # substring of the GPU's name; first match wins (list PCIe before the SXM part)
+    flops_per_s: Rate  # dense (no sparsity), at the track's dtype
+    source: str  # the vendor's document and figure
+
+
+@dataclass(frozen=True, config=_STRICT)
+class Machine:
+    """How a run's machine is judged: marks on the run, never a refusal, so setting them is
+    not a rule change and needs no new version. The thresholds here are the documented
+    defaults (speedrun.machine reads them; a track may override any):
+
+        below_calibration  the calibration more than `calibration_tolerance` below the
+                           track's reference for the device (matmul or memory)
+        cpu_steal          mean steal share of the host's CPU time above `steal_share`
+        cpu_load           the host's runnable tasks beyond the attempt's own processes
+                           (`hardware.count`), per host CPU, above `load_per_cpu`
+                           (speedrun.machine.extra_load)
+        cpu_throttled      share of samples where the container's cgroup was throttled
+                           above `cpu_throttled_share`
+        gpu_throttled      share of samples with an active power/thermal/slowdown throttle
+                           reason above `gpu_throttled_share`
+    """
+
+    calibration_tolerance: Share = 0.5
+    references: tuple[CalibrationReference, ...] = ()
+    peaks: tuple[PeakFlops, ...] = ()  # GPU tracks; on CPU the calibration's matmul rate
+    steal_share: Share = 0.05
+    load_per_cpu: Rate = 1.0
+    cpu_throttled_share: Share = 0.10
+    gpu_throttled_share: Share = 0.10
+
+
 @dataclass(frozen=True, config=_STRICT)
 class Track:
     id: str
@@ -167,6 +216,7 @@ class Track:
     # A retired version keeps its records on show and accepts no new runs or submissions
     # (its rules were found too weak); its successor version is where claims go now.
     retired: bool = False
+    machine: Machine = Machine()  # calibration references, peaks, condition thresholds
 
     @property
     def accepts_runs(self) -> bool:

@@ -33,7 +33,7 @@ class ProcessSpec:
     memory_bytes: int
     pids: int
     gpus: int = 0
-    role: str = "train"  # "train", "eval" or "probe": names containers and logs
+    role: str = "train"  # "train", "eval", "probe" or "calibrate": names containers, logs
     labels: dict[str, str] = field(default_factory=dict)
     cpus: float | None = None  # CPU cores the process may use (CPU tracks: the track's count)
     output_dir: Path | None = None  # host folder of its writable mount, watched while it runs
@@ -54,6 +54,7 @@ class ProcessResult:
 
 
 LineSink = Callable[[str], None]
+StartHook = Callable[[int], None]  # called with the process's host pid once it runs
 
 
 class Backend(Protocol):
@@ -64,7 +65,13 @@ class Backend(Protocol):
         """Where the process sees a mounted file: the target in a container, else the host."""
         ...
 
-    def run(self, spec: ProcessSpec, *, on_line: LineSink | None = None) -> ProcessResult: ...
+    def run(
+        self,
+        spec: ProcessSpec,
+        *,
+        on_line: LineSink | None = None,
+        on_start: StartHook | None = None,
+    ) -> ProcessResult: ...
 
     def describe(self) -> dict[str, object]:
         """What goes into the fingerprint about the backend (image name and digest...)."""

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from runner.backends import BackendName, LineSink, ProcessResult, ProcessSpec
+from runner.backends import BackendName, LineSink, ProcessResult, ProcessSpec, StartHook
 from runner.backends.guard import OutputGuard
 from runner.backends.sandbox import LABEL, container_kwargs
 from runner.backends.streams import LineCollector
@@ -102,26 +102,36 @@ class DockerBackend:
         owner = f"{socket.gethostname()}:{os.getpid()}"
         return {LABEL: "1", OWNER_LABEL: owner, ROLE_LABEL: spec.role, **spec.labels}
 
-    def run(self, spec: ProcessSpec, *, on_line: LineSink | None = None) -> ProcessResult:
+    def run(
+        self,
+        spec: ProcessSpec,
+        *,
+        on_line: LineSink | None = None,
+        on_start: StartHook | None = None,
+    ) -> ProcessResult:
         kwargs = container_kwargs(spec, str(self.image.id), self.labels(spec))
         try:
             container = self.client.containers.create(**kwargs)
         except Exception as exc:
             raise EngineError(f"the engine refused the container: {exc}") from None
         try:
-            return self._run_container(container, spec, on_line)
+            return self._run_container(container, spec, on_line, on_start)
         finally:
             with contextlib.suppress(Exception):
                 container.remove(force=True)
 
     def _run_container(
-        self, container: Any, spec: ProcessSpec, on_line: LineSink | None
+        self,
+        container: Any,
+        spec: ProcessSpec,
+        on_line: LineSink | None,
+        on_start: StartHook | None,
     ) -> ProcessResult:
         collector = LineCollector(on_line)
         exited = threading.Event()
         t0 = time.monotonic()
         container.start()
-        sampler = CgroupSampler.for_container(container)
+        sampler = CgroupSampler.for_container(container, on_start)
         streamer = threading.Thread(
             target=_stream_logs, args=(container, collector, exited), daemon=True
         )
@@ -146,17 +156,10 @@ class DockerBackend:
         t_end = time.monotonic()
         streamer.join(timeout=10)
         code = _exit_code(container)
-        # podman does not report OOMKilled (cgroup v1); the kernel's counter and a peak at
-        # the limit tell instead. The OOM killer often hits a worker, not the launcher.
-        oom = not timed_out and (
-            _engine_says_oom(container)
-            or sampler.oom_kills > 0
-            or (code != 0 and sampler.near_limit(spec.memory_bytes))
-        )
         return ProcessResult(
             exit_code=None if timed_out else code,
             timed_out=timed_out,
-            oom_killed=bool(oom),
+            oom_killed=not timed_out and _oom_killed(container, sampler, code, spec),
             t0_s=t0,
             t_end_s=t_end,
             output=collector.finish(),
@@ -199,6 +202,18 @@ def _exit_code(container: Any) -> int | None:
     return None
 
 
+def _oom_killed(
+    container: Any, sampler: CgroupSampler, code: int | None, spec: ProcessSpec
+) -> bool:
+    """podman does not report OOMKilled (cgroup v1); the kernel's counter and a peak at the
+    limit tell instead. The OOM killer often hits a worker, not the launcher."""
+    return (
+        _engine_says_oom(container)
+        or sampler.oom_kills > 0
+        or (code != 0 and sampler.near_limit(spec.memory_bytes))
+    )
+
+
 def _engine_says_oom(container: Any) -> bool:
     try:
         container.reload()
@@ -222,10 +237,13 @@ class CgroupSampler:
         self._next_s = 0.0
 
     @classmethod
-    def for_container(cls, container: Any) -> CgroupSampler:
+    def for_container(cls, container: Any, on_start: StartHook | None = None) -> CgroupSampler:
+        """The sampler of a started container; `on_start` learns its host pid (when known)."""
         try:
             container.reload()
             pid = int(container.attrs["State"]["Pid"])
+            if on_start is not None and pid > 0:
+                on_start(pid)
             lines = Path(f"/proc/{pid}/cgroup").read_text().splitlines()
         except Exception:
             return cls([])

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import IO
 
-from runner.backends import BackendName, LineSink, ProcessResult, ProcessSpec
+from runner.backends import BackendName, LineSink, ProcessResult, ProcessSpec, StartHook
 from runner.backends.guard import OutputGuard
 from runner.backends.streams import LineCollector
 
@@ -48,7 +48,13 @@ class LocalBackend:
     def close(self) -> None:
         pass
 
-    def run(self, spec: ProcessSpec, *, on_line: LineSink | None = None) -> ProcessResult:
+    def run(
+        self,
+        spec: ProcessSpec,
+        *,
+        on_line: LineSink | None = None,
+        on_start: StartHook | None = None,
+    ) -> ProcessResult:
         env = {k: os.environ[k] for k in PASSED_ENV if k in os.environ}
         env.update(spec.env)
         collector = LineCollector(on_line)
@@ -63,6 +69,8 @@ class LocalBackend:
             start_new_session=True,  # its own process group: killed as one
         )
         assert proc.stdout is not None
+        if on_start is not None:
+            on_start(proc.pid)
         reader = threading.Thread(target=_pump, args=(proc.stdout, collector), daemon=True)
         reader.start()
         sampler = _PeakSampler(proc.pid)

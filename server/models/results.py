@@ -84,6 +84,13 @@ class Run(Base):
     # Imported runs have no bundle: their log is a blob of its own.
     log_sha256: Mapped[str | None] = mapped_column(ForeignKey("blobs.sha256"))
     manifest_json: Mapped[str] = mapped_column(Text)
+    # Read out of the manifest at ingest (migration 0011), so statistics and boards need not
+    # parse manifests: the machine (speedrun.machine_id) and the compute block's figures.
+    machine_key: Mapped[str | None] = mapped_column(String(24))
+    forward_flops_per_token: Mapped[float | None]
+    training_flops: Mapped[float | None]  # 3 x forward x the variant's self-reported tokens
+    mfu: Mapped[float | None]
+    peak_source: Mapped[str | None] = mapped_column(String(500))
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
     ingested_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -102,6 +109,8 @@ class RunLogSummary(Base):
     val_curve_json: Mapped[str | None] = mapped_column(Text)
     curve_error: Mapped[str | None] = mapped_column(Text)
     excerpt_json: Mapped[str | None] = mapped_column(Text)  # run_logs.LogExcerpt's fields
+    # The runner's telemetry.jsonl, thinned to what the run page's chart draws (0011).
+    telemetry_json: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -150,4 +159,8 @@ class Verification(Base):
     image_digest: Mapped[str | None] = mapped_column(Text)
     runner_id: Mapped[int | None] = mapped_column(ForeignKey("runners.id"))
     detail: Mapped[str | None] = mapped_column(Text)
+    # A drift on a machine the server found in bad shape (throttled, stolen from, below its
+    # calibration): "machine conditions", and the conditions with their figures (0011).
+    cause: Mapped[str | None] = mapped_column(String(32))
+    conditions_json: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -11,7 +11,10 @@ Which runs count ("every attempt counted"):
   rule_violation") and all are official (a record backend on the track's hardware class and
   held-out data) with an independently evaluated loss: self-reported losses never make one.
 * Then the track's rule: at least `runs_required` such runs, mean val loss below the target
-  at p < significance_alpha.
+  at p < significance_alpha; when the runs came from more than one machine (by the
+  fingerprint, `speedrun.machine_id`), the test is over one mean per machine
+  (`speedrun.stats.by_machine`) and over the runs, the larger p deciding
+  (`speedrun.stats.p_mean_below_sample`: never easier than the runs alone).
 The numbers come from `speedrun.stats`, the same code the runner's summary uses.
 """
 
@@ -45,6 +48,7 @@ class RunFigures:
     official: bool
     val_loss_source: str
     purpose: str = "claim"
+    machine: str | None = None  # `speedrun.machine_id` key; None for imported history
 
     @property
     def counts(self) -> bool:
@@ -100,16 +104,31 @@ class AttemptStats:
     qualifies: bool  # meets the track's claim rule (runs, target, significance)
     reason: str  # why not, or "meets the rule"
     n_unsolicited: int = 0  # runs uploaded outside any job: shown, never counted
+    machines: int = 1  # distinct machines the counted runs came from
+    test_unit: str = "run"  # "machine": the p-value is the larger over runs and machine means
 
 
 def figures_of(run: Run) -> RunFigures:
     return RunFigures(
-        run.time_ms, run.val_loss, run.status, run.official, run.val_loss_source, run.purpose
+        run.time_ms,
+        run.val_loss,
+        run.status,
+        run.official,
+        run.val_loss_source,
+        run.purpose,
+        run.machine_key,
     )
 
 
 def record_times(runs: Sequence[RunFigures]) -> list[float]:
     return [r.time_ms for r in runs if r.counts_for_record and r.time_ms is not None]
+
+
+def record_sample(runs: Sequence[RunFigures]) -> stats.Sample:
+    """The record-counting runs' times as the significance tests take them: per machine
+    when they came from more than one."""
+    pairs = [(r.time_ms, r.machine) for r in runs if r.counts_for_record and r.time_ms is not None]
+    return stats.by_machine([t for t, _ in pairs if t is not None], [m for _, m in pairs])
 
 
 def _failures(claim: Sequence[RunFigures]) -> str | None:
@@ -122,7 +141,7 @@ def _failures(claim: Sequence[RunFigures]) -> str | None:
 
 
 def _reason(
-    claim: Sequence[RunFigures], eligible: Sequence[RunFigures], p: float, track: Track
+    claim: Sequence[RunFigures], eligible: Sequence[RunFigures], p: float, track: Track, unit: str
 ) -> str:
     rules = track.rules
     failed = _failures(claim)
@@ -136,7 +155,10 @@ def _reason(
     if len(eligible) < rules.runs_required:
         return f"{len(eligible)} of {rules.runs_required} required runs"
     if not p < rules.significance_alpha:
-        return f"mean val loss not below {rules.target_val_loss} at p < {rules.significance_alpha}"
+        return (
+            f"mean val loss not below {rules.target_val_loss} at p < {rules.significance_alpha}"
+            + (" (over the runs and over per-machine means)" if unit == "machine" else "")
+        )
     return "meets the rule"
 
 
@@ -145,9 +167,12 @@ def compute_stats(runs: Sequence[RunFigures], track: Track) -> AttemptStats:
     eligible = [r for r in claim if r.counts_for_record]
     counted = eligible or [r for r in claim if r.counts]
     times = [r.time_ms for r in counted if r.time_ms is not None]
-    losses = [r.val_loss for r in counted if r.val_loss is not None]
-    p = stats.p_mean_below(losses, track.rules.target_val_loss) if losses else math.nan
-    reason = _reason(claim, eligible, p, track)
+    with_loss = [r for r in counted if r.val_loss is not None]
+    losses = [r.val_loss for r in with_loss if r.val_loss is not None]
+    sample = stats.by_machine(losses, [r.machine for r in with_loss])
+    target = track.rules.target_val_loss
+    p = stats.p_mean_below_sample(sample, target) if losses else math.nan
+    reason = _reason(claim, eligible, p, track, sample.unit)
     if not claim and any(r.purpose == UNSOLICITED for r in runs):
         reason = "no run of a server job (unsolicited runs are shown, never counted)"
     return AttemptStats(
@@ -161,6 +186,8 @@ def compute_stats(runs: Sequence[RunFigures], track: Track) -> AttemptStats:
         qualifies=reason == "meets the rule",
         reason=reason,
         n_unsolicited=sum(r.purpose == UNSOLICITED for r in runs),
+        machines=max(sample.machines, 1),
+        test_unit=sample.unit,
     )
 
 
@@ -192,6 +219,7 @@ _FIGURE_COLUMNS = (
     Run.official,
     Run.val_loss_source,
     Run.purpose,
+    Run.machine_key,
 )
 
 

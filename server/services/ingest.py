@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from sqlalchemy import select
@@ -36,7 +36,7 @@ from server.db import Database
 from server.models import Attempt, Run, utcnow
 from server.problems import Conflict
 from server.schemas.runs import IngestPublic
-from server.services import catalog, read_models, run_logs, runners
+from server.services import catalog, read_models, run_logs, runners, telemetry
 from server.services.attempts import get_or_create_attempt, refresh_stats
 from server.services.blobs import put_blob, sha256_hex
 from server.services.manifest import check_values, log_member, run_columns
@@ -135,7 +135,9 @@ def _log_summary(verified: Verified) -> run_logs.LogSummary:
     m = verified.manifest
     member = log_member(m.members, m.variant.path)
     text = run_logs.bundle_log_text(verified.bundle.members, member)
-    return run_logs.summarize_text(text, member or m.run_id)
+    summary = run_logs.summarize_text(text, member or m.run_id)
+    series = telemetry.bundle_series(m.raw, verified.bundle.members)
+    return replace(summary, telemetry=series)
 
 
 def _affected_attempts(session: Session, run: Run) -> list[Attempt]:

@@ -4,7 +4,7 @@ records), kept with the serialized answers in the one page cache (`server.servic
 from __future__ import annotations
 
 import json
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from server.models import Attempt, Record, Run, User, Verification, utcnow
 from server.problems import NotFound
 from server.schemas.common import TrackRef
+from server.schemas.compute import ConditionPublic, RecordComputePublic
 from server.schemas.records import (
     BeatPublic,
     CostPublic,
@@ -45,6 +46,11 @@ class _RunRow(NamedTuple):
     val_loss_source: str
     hardware_class: str | None
     accelerator_count: int | None
+    machine_key: str | None
+    forward_flops_per_token: float | None
+    training_flops: float | None
+    mfu: float | None
+    peak_source: str | None
 
     @property
     def figures(self) -> RunFigures:
@@ -55,6 +61,7 @@ class _RunRow(NamedTuple):
             self.official,
             self.val_loss_source,
             self.purpose,
+            self.machine_key,
         )
 
 
@@ -98,6 +105,8 @@ def verification_public(v: Verification, names: dict[int, str]) -> VerificationP
         runner=names.get(v.runner_id) if v.runner_id else None,
         job_id=v.job_id,
         detail=v.detail,
+        cause=v.cause,
+        conditions=[ConditionPublic(**c) for c in json.loads(v.conditions_json or "[]")],
         created_at=v.created_at,
     )
 
@@ -114,6 +123,27 @@ def _evidence(
         official=official,
         imported=record.origin == "imported",
         verification=verification_public(latest, ctx.runners) if latest else None,
+    )
+
+
+def _mean(values: list[float | None]) -> float | None:
+    kept = [v for v in values if v is not None]
+    return sum(kept) / len(kept) if kept else None
+
+
+def _compute(counted: list[_RunRow]) -> RecordComputePublic | None:
+    """Means over the counted runs that carry compute figures."""
+    measured = [r for r in counted if r.forward_flops_per_token is not None]
+    if not measured:
+        return None
+    sources = Counter(r.peak_source for r in measured if r.peak_source)
+    return RecordComputePublic(
+        runs=len(measured),
+        forward_flops_per_token=_mean([r.forward_flops_per_token for r in measured]),
+        training_flops=_mean([r.training_flops for r in measured]),
+        train_tokens_source="self-reported",
+        mfu=_mean([r.mfu for r in measured]),
+        peak_source=sources.most_common(1)[0][0] if sources else None,
     )
 
 
@@ -158,6 +188,8 @@ def _entry(record: Record, rank: int, track: Track, ctx: _Context) -> RecordEntr
             accelerator_count=count,
         ),
         cost=CostPublic(accelerator_count=count, time_ms_mean=mean_ms, accelerator_hours=hours),
+        compute=_compute(counted),
+        machines=len({r.machine_key for r in counted if r.machine_key}),
         evidence=_evidence(record, st.official, counted, ctx),
         url=f"{API}/records/{record.id}",
         source_url=f"{API}/attempts/{attempt.id}/source" if attempt.source_sha256 else None,

@@ -14,7 +14,9 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
+from server.services.compute import compute_columns
 from speedrun.errors import BundleInvalid
+from speedrun.machine_id import machine_key
 from speedrun.manifest import Manifest
 from speedrun.rules import VOID_STATUS, effective_status, violations
 from speedrun.tracks import Track
@@ -151,4 +153,6 @@ def run_columns(m: Manifest, track: Track, extra_backends: Iterable[str]) -> dic
         "log_member": log_member(m.members, m.variant.path),
         "started_at": parse_time(m.started_at, "started_at"),
         "finished_at": parse_time(m.finished_at, "finished_at"),
+        "machine_key": machine_key(m.raw),
+        **compute_columns(m.raw),
     }

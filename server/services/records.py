@@ -5,7 +5,10 @@ Margin rule (from the track's `rules`): with paired A/B runs against the record 
 `ab` block names a session holding both), the paired result: one-sided p on the per-pair log
 time ratios < beat_alpha and a geometric-mean speedup of at least 1 / (1 - min_speedup).
 Without pairs (and only where the track does not demand them), a one-sided Welch t-test on
-times p < beat_alpha and a mean time at least `min_speedup` below the record's.
+times p < beat_alpha and a mean time at least `min_speedup` below the record's. A side whose
+runs came from more than one machine enters the test as one mean per machine
+(`speedrun.stats.by_machine`; pairs of an A/B session ran on one machine by design), and the
+test over the runs must pass as well (`speedrun.stats.p_faster_samples`: the larger p).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from server.services.attempts import (
     attempt_figures,
     attempt_runs,
     figures_of,
-    record_times,
+    record_sample,
     refresh_stats,
 )
 from speedrun import stats
@@ -99,15 +102,16 @@ def compare_to_record(session: Session, track: Track, candidate: list[Run], reco
         return Beat(ok, "paired", p, ps.speedup, f"{ps.pairs} pairs, speedup {ps.speedup:.4f}")
     if rules.paired_ab:
         return Beat(False, "paired", None, None, "this track needs paired A/B runs vs the record")
-    mine = record_times([figures_of(r) for r in candidate])
-    theirs = record_times(attempt_figures(session, record.attempt_id))
-    p = stats.p_faster(mine, theirs)
+    mine = record_sample([figures_of(r) for r in candidate])
+    theirs = record_sample(attempt_figures(session, record.attempt_id))
+    over = f"{mine.describe()} vs {theirs.describe()}"
+    p = stats.p_faster_samples(mine, theirs)
     if math.isnan(p):
-        return Beat(False, "welch", None, None, "too few runs to compare")
-    mean_mine, mean_theirs = stats.summarize(mine).mean, stats.summarize(theirs).mean
+        return Beat(False, "welch", None, None, f"too few runs to compare ({over})")
+    mean_mine, mean_theirs = stats.summarize(mine.values).mean, stats.summarize(theirs.values).mean
     speedup = mean_theirs / mean_mine if mean_mine > 0 else math.inf
     ok = p < rules.beat_alpha and mean_mine <= mean_theirs * (1 - rules.min_speedup)
-    return Beat(ok, "welch", p, speedup, f"Welch p={p:.3g}, speedup {speedup:.4f}")
+    return Beat(ok, "welch", p, speedup, f"Welch p={p:.3g}, speedup {speedup:.4f} ({over})")
 
 
 def _finite(value: float | None) -> float | None:
