@@ -3,7 +3,8 @@
 
     python benchmarks/server_leaderboard.py [--seconds 10] [--clients 64] [--db URL]
 
-Prints requests/s for each and the ratio (goal: leaderboard >= 0.8x health). The database is
+Prints requests/s for each and the ratio (goal: leaderboard >= 0.8x health), and the
+leaderboard revalidated (If-None-Match with its ETag: 304, no body). The database is
 seeded directly through the ORM (seeding is not what is measured); the first, uncached
 leaderboard build is timed on its own.
 """
@@ -113,11 +114,11 @@ def main() -> None:
     print(
         f"seeded {args.records} records, {args.records * args.runs_per_record} runs in {time.perf_counter() - t:.1f} s"
     )
-    board = f"/api/v1/tracks/{TRACK}/leaderboard?limit={args.limit}"
+    board = f"/api/v1/tracks/{TRACK}/leaderboard?version={VERSION}&limit={args.limit}"
     with served(db_url) as port:
         t = time.perf_counter()
         with urllib.request.urlopen(f"http://127.0.0.1:{port}{board}") as r:
-            body = r.read()
+            body, etag = r.read(), r.headers["etag"]
         print(
             f"first (uncached) leaderboard build: {1000 * (time.perf_counter() - t):.0f} ms, {len(body)} bytes, "
             f"total={json.loads(body)['total']}"
@@ -127,9 +128,17 @@ def main() -> None:
             "127.0.0.1", port, "/api/v1/health", clients=args.clients, seconds=args.seconds
         )
         lead = run_load("127.0.0.1", port, board, clients=args.clients, seconds=args.seconds)
+        revalidated = run_load(  # a client that has the body: If-None-Match -> 304, no body
+            "127.0.0.1", port, board, clients=args.clients, seconds=args.seconds,
+            headers={"If-None-Match": etag or '"none"'},
+        )  # fmt: skip
     print(f"health:      {health.rps:8.0f} req/s ({health.errors} errors)")
     print(
         f"leaderboard: {lead.rps:8.0f} req/s ({lead.errors} errors, {lead.body_bytes / max(lead.requests, 1):.0f} bytes each)"
+    )
+    print(
+        f"leaderboard with If-None-Match (304): {revalidated.rps:8.0f} req/s "
+        f"({revalidated.body_bytes} body bytes in all; ETag {etag})"
     )
     print(f"ratio leaderboard/health: {lead.rps / health.rps:.2f}x (goal >= 0.8x)")
 

@@ -66,10 +66,12 @@ def run_load(
     seconds: float,
     method: str = "GET",
     body: bytes = b"",
+    headers: dict[str, str] | None = None,
 ) -> LoadResult:
+    extra = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
     request = (
         f"{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: {len(body)}\r\n"
-        "Content-Type: application/octet-stream\r\n\r\n"
+        f"Content-Type: application/octet-stream\r\n{extra}\r\n"
     ).encode()
 
     async def main() -> LoadResult:

@@ -2,7 +2,7 @@
 
 speedrun agent --server URL [--key FILE] [--backend docker|local] [--once] [--max-jobs N]
 speedrun submit BUNDLE... --server URL          upload signed bundles (exit 1 if one is refused)
-speedrun submit VARIANT --track T --server URL --token TOKEN [--description D] [--wait]
+speedrun submit VARIANT --track T --server URL --token TOKEN [--name N] [--description D] [--wait]
     queue a record attempt; prints its id and page; --wait follows it until it ends
 """
 
@@ -19,6 +19,7 @@ from typing import Any
 from runner.client import Attempt, ServerClient, ServerRefusedError, with_retries
 from speedrun.data.fetch import default_data_dir
 from speedrun.errors import UsageError
+from speedrun.names import MAX_NAME_CHARS, clean_name
 
 GZIP_MAGIC = b"\x1f\x8b"
 TOKEN_ENV = "SPEEDRUN_TOKEN"
@@ -49,6 +50,11 @@ def register(sub: Any) -> None:
     s.add_argument("--track", default=None, help="track of a variant submission")
     s.add_argument("--token", default=None, help=f"API token (default ${TOKEN_ENV})")
     s.add_argument("--description", default="", help="what the variant changes")
+    s.add_argument(
+        "--name",
+        default=None,
+        help=f'a human name the leaderboard shows ("Muon improvements"; <= {MAX_NAME_CHARS} chars)',
+    )
     s.add_argument("--wait", action="store_true", help="follow the submission until it ends")
     s.add_argument("--timeout", type=float, default=None, help="give up waiting after S seconds")
     s.set_defaults(handler=run_submit_command)
@@ -118,12 +124,16 @@ def submit_variant(args: argparse.Namespace) -> int:
     if not token:
         raise UsageError(f"a variant submission needs --token (or ${TOKEN_ENV})")
     try:
+        name = None if args.name is None else clean_name(args.name)
+    except ValueError as exc:
+        raise UsageError(f"--name: {exc}") from None
+    try:
         source = args.paths[0].read_text(encoding="utf-8")
     except UnicodeDecodeError:
         raise UsageError(f"{args.paths[0]}: not UTF-8 text (a variant is a Python file)") from None
     client = ServerClient(args.server, token=token)
     try:
-        answer = client.submit(args.track, source, args.description)
+        answer = client.submit(args.track, source, args.description, name)
     except ServerRefusedError as exc:
         print(f"speedrun submit: refused: {exc.code}: {exc.detail}", file=sys.stderr)
         return 1

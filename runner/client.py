@@ -166,8 +166,12 @@ class ServerClient:
         response = self._send("POST", f"{API}/runs", data, content_type="application/gzip")
         return parse_ingested(_decoded(response, "upload"), "upload")
 
-    def submit(self, track: str, source: str, description: str) -> Submission:
-        payload = {"track": track, "source": source, "description": description}
+    def submit(
+        self, track: str, source: str, description: str, name: str | None = None
+    ) -> Submission:
+        payload: dict[str, str] = {"track": track, "source": source, "description": description}
+        if name is not None:
+            payload["name"] = name
         return parse_submission(self._json("submission", "POST", f"{API}/submissions", payload))
 
     def submission(self, submission_id: int) -> Submission:

@@ -3,20 +3,21 @@ not to), and mounts the API under /api/v1 and the pages at /. Nothing runs at im
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
-from server.api import health, jobs, records, runners, runs, submissions, tracks
+from server.api import health, jobs, participation, records, runners, runs, submissions, tracks
 from server.config import Settings
 from server.db import Database, migrate
 from server.deps import AppState
+from server.http_cache import ConditionalGet, asset_version
 from server.middleware import CachedLeaderboard, SecurityHeaders, WriteRateLimit
 from server.problems import install_handlers
 from server.services.agent_auth import NonceStore
@@ -27,11 +28,13 @@ from speedrun import __version__
 from web import routes as pages
 from web.errors import install_page_errors
 from web.format import FILTERS
+from web.pages.compute import by_machine
+from web.publish.publisher import Publisher
 
 
 def api_router() -> APIRouter:
     api = APIRouter(prefix="/api/v1")
-    for module in (health, tracks, runs, records, submissions, jobs, runners):
+    for module in (health, tracks, runs, records, submissions, jobs, runners, participation):
         api.include_router(module.router)
     return api
 
@@ -42,11 +45,16 @@ def create_app(settings: Settings, *, apply_migrations: bool = True) -> FastAPI:
         migrate(db)
 
     scheduler = ReverifyScheduler(db, settings)
+    publisher = snapshot_publisher(settings)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         scheduler.start()
+        if publisher is not None:
+            publisher.start()
         yield
+        if publisher is not None:
+            publisher.stop()
         scheduler.stop()
         db.dispose()
 
@@ -61,6 +69,8 @@ def create_app(settings: Settings, *, apply_migrations: bool = True) -> FastAPI:
     app.state.speedrun = AppState(settings=settings, db=db, cache=cache, nonces=NonceStore(db))
     app.add_middleware(CachedLeaderboard, cache=cache)
     app.add_middleware(WriteRateLimit, buckets=write_buckets(settings))
+    # ETag / If-None-Match / Cache-Control around everything, cached fast paths included.
+    app.add_middleware(ConditionalGet, static_dir=Path(str(resources.files("web") / "static")))
     app.add_middleware(SecurityHeaders)  # added last: the outermost layer
     templates = page_templates()
     install_handlers(app)
@@ -70,6 +80,15 @@ def create_app(settings: Settings, *, apply_migrations: bool = True) -> FastAPI:
     static = resources.files("web") / "static"
     app.mount("/static", StaticFiles(directory=str(static), check_dir=False), name="static")
     return app
+
+
+def snapshot_publisher(settings: Settings) -> Publisher | None:
+    """The static snapshot kept current in `publish_dir` (None: not asked for), rendered by
+    an app of its own (its own engine and page cache, no scheduler, no publisher)."""
+    if not settings.publish_dir:
+        return None
+    own = settings.model_copy(update={"publish_dir": None})
+    return Publisher.for_settings(settings, lambda: create_app(own, apply_migrations=False))
 
 
 def write_buckets(settings: Settings) -> TokenBuckets | None:
@@ -93,12 +112,12 @@ def page_templates() -> Jinja2Templates:
         directory=str(web / "templates"), context_processors=[settings_context]
     )
     templates.env.filters.update(FILTERS)
+    templates.env.filters["by_machine"] = by_machine  # the runs tables group by machine
     versions: dict[str, str] = {}
 
     def asset(name: str) -> str:
         if name not in versions:
-            data = (web / "static" / name).read_bytes()
-            versions[name] = hashlib.sha256(data).hexdigest()[:12]
+            versions[name] = asset_version((web / "static" / name).read_bytes())
         return f"/static/{name}?v={versions[name]}"
 
     templates.env.globals["asset"] = asset

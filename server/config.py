@@ -72,6 +72,13 @@ class Settings(BaseSettings):
     # CPU tracks count processes as accelerators: priced per process-hour (one vCPU-hour).
     price_per_cpu_hour: float = Field(default=0.05, ge=0)
     price_currency: str = "USD"
+    # The static snapshot (`speedrun publish`): when set, the server keeps a snapshot of every
+    # public page, its JSON twin and the open data in this folder, rebuilding what each change
+    # touches (checked every `publish_interval_s`); `public_url` is the site's address as
+    # readers see it (feeds and copy-paste commands name it), default http://HOST:PORT/.
+    publish_dir: str | None = None
+    publish_interval_s: float = Field(default=2.0, gt=0)
+    public_url: str | None = None
 
 
 def normalize_db_url(value: str) -> str:

@@ -24,6 +24,7 @@ COMMAND_MODULES = [
     "runner.cli",
     "runner.agent_cli",
     "server.cli",
+    "web.publish.cli",
 ]
 
 

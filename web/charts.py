@@ -16,6 +16,7 @@ from markupsafe import Markup
 W, H = 720, 340  # the viewBox; the SVG scales to its container
 LEFT, RIGHT, TOP, BOTTOM = 76, 20, 14, 46
 MAX_MARKERS = 300  # beyond this, the staircase alone (a marker per record bloats the page)
+MAX_TITLED_LINES = 60  # beyond this, lines_svg merges its lines into one path per colour
 
 
 @dataclass(frozen=True)
@@ -280,11 +281,86 @@ def lines_svg(
                 W - RIGHT - 4, _num(ys(target) - 5), target
             )
         )
-    for i, s in enumerate(drawn):
+    if len(drawn) > MAX_TITLED_LINES:
+        out.extend(_merged_lines(drawn, xs, ys))
+    for i, s in enumerate(drawn if len(drawn) <= MAX_TITLED_LINES else ()):
         coords = " ".join(f"{_num(xs(x))},{_num(ys(y))}" for x, y in s.points)
         out.append(
             Markup('<polyline class="series{}" points="{}"><title>{}</title></polyline>').format(
                 i % 8, coords, s.label
+            )
+        )
+    out.append(Markup("</svg>"))
+    return Markup("").join(out)
+
+
+def _merged_lines(drawn: Sequence[Series], xs: Scale, ys: Scale) -> list[Markup]:
+    """Every line still drawn, as one path per colour (a subpath per series): past
+    MAX_TITLED_LINES a title and an element per line would outweigh the lines themselves."""
+    paths = []
+    for colour in range(8):
+        d = "".join(
+            "M" + " ".join(f"{_num(xs(x))} {_num(ys(y))}" for x, y in s.points)
+            for s in drawn[colour::8]
+        )
+        if d:
+            paths.append(Markup('<path class="series{} merged" d="{}"/>').format(colour, d))
+    return paths
+
+
+LOG_RANGE = (1e-100, 1e100)  # what a log axis takes: its padded ends stay finite, nonzero
+
+
+def _on_log_axis(v: float) -> bool:
+    return LOG_RANGE[0] <= v <= LOG_RANGE[1]
+
+
+@dataclass(frozen=True)
+class Point:
+    x: float
+    y: float
+    label: str
+    current: bool = False
+
+
+def scatter_svg(
+    points: Sequence[Point],
+    *,
+    chart_id: str,
+    title: str,
+    desc: str,
+    x_label: str,
+    y_label: str,
+    x_format: Callable[[float], str],
+    y_format: Callable[[float], str],
+) -> Markup:
+    """One marker per point (with a tooltip) on log-log axes: the board's time against
+    training compute, where records differ by orders of magnitude on both."""
+    pts = [p for p in points if _on_log_axis(p.x) and _on_log_axis(p.y)]
+    if not pts:
+        return Markup("")
+    x_lo, x_hi = min(p.x for p in pts) / 1.5, max(p.x for p in pts) * 1.5
+    y_lo, y_hi = min(p.y for p in pts) / 1.25, max(p.y for p in pts) * 1.25
+    xs = Scale(x_lo, x_hi, LEFT, W - RIGHT, log=True)
+    ys = Scale(y_lo, y_hi, H - BOTTOM, TOP, log=True)
+    out = [_svg_open(chart_id, title, desc, "scatter")]
+    out.append(
+        _axes(
+            [(xs(v), x_format(v)) for v in log_ticks(x_lo, x_hi)],
+            [(ys(v), y_format(v)) for v in duration_ticks(y_lo, y_hi)],
+            x_label,
+            y_label,
+        )
+    )
+    for p in pts[:MAX_MARKERS]:
+        tip = f"{p.label}: {y_format(p.y)} at {x_format(p.x)}"
+        out.append(
+            Markup('<circle class="{}" cx="{}" cy="{}" r="{}"><title>{}</title></circle>').format(
+                "pt cur" if p.current else "pt",
+                _num(xs(p.x)),
+                _num(ys(p.y)),
+                6 if p.current else 4,
+                tip,
             )
         )
     out.append(Markup("</svg>"))

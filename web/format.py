@@ -96,6 +96,30 @@ def fmt_tokens(tokens: float) -> str:
     return f"{tokens:.0f}"
 
 
+_SI = ((1e18, "E"), (1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"))
+
+
+def fmt_si(value: float | None, unit: str) -> str:
+    """`2.52 PFLOP`, `48.1 GFLOP/s`, `12 GB/s`: three digits and an SI prefix."""
+    if value is None or not math.isfinite(value):
+        return "–"
+    for div, prefix in _SI:
+        if abs(value) >= div:
+            return f"{value / div:.3g} {prefix}{unit}"
+    return f"{value:.3g} {unit}"
+
+
+def fmt_flops(value: float | None) -> str:
+    return fmt_si(value, "FLOP")
+
+
+def fmt_pct(share: float | None) -> str:
+    """A share as a percentage: `41.2%`, `0.35%`."""
+    if share is None or not math.isfinite(share):
+        return "–"
+    return f"{share * 100:.3g}%"
+
+
 FILTERS = {
     "duration_s": fmt_duration_s,
     "ms": fmt_ms,
@@ -109,6 +133,9 @@ FILTERS = {
     "datetime": fmt_datetime,
     "digest": fmt_digest,
     "tokens": fmt_tokens,
+    "si": fmt_si,
+    "flops": fmt_flops,
+    "pct": fmt_pct,
     "linkify": linkify,
     "http_url": http_url,
 }

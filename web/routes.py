@@ -4,7 +4,9 @@
     /tracks/{track}        one track, filtered and paginated   /api/v1/tracks/{track}/leaderboard
     /records/{id}          a record and its evidence           /api/v1/records/{id}
     /runs/{run_id}         one run (and /runs/{id}/log.txt)    /api/v1/runs/{run_id}
+    /tracks/{track}/records.atom   the track's records as an Atom feed (web.feed)
     /submissions/{id}      a queued attempt, refreshing        /api/v1/submissions/{id}
+    /take-part             how to enter: rules, commands       /api/v1/take-part
 
 A page's URL with `.json` appended, or asked for with `Accept: application/json`, redirects
 to its twin. Errors on pages render `error.html` (see `pages_errors`).
@@ -21,8 +23,9 @@ from fastapi.templating import Jinja2Templates
 from server.api.common import Id, resolve
 from server.deps import SessionDep, StateDep
 from server.problems import NotFound
-from server.services import read_models
+from server.services import participation, read_models
 from server.services.read_models import API
+from web import feed
 from web.pages import board, detail
 
 Evidence = Annotated[str, Query(pattern="^(" + "|".join(board.EVIDENCE_LEVELS) + ")$")]
@@ -55,7 +58,18 @@ def make_router(templates: Jinja2Templates) -> APIRouter:
     _index_route(router, render)
     _track_route(router, render)
     _detail_routes(router, render)
+    _take_part_route(router, render)
+    feed.add_feed_route(router)  # /tracks/{track}/records.atom
     return router
+
+
+def _take_part_route(router: APIRouter, render: Render) -> None:
+    """How to enter, linked from every page (the base layout's navigation)."""
+
+    @router.get("/take-part")
+    def take_part_page(request: Request, state: StateDep) -> Response:
+        view = participation.take_part(state.settings.public_url or str(request.base_url))
+        return render(request, "take_part.html", f"{API}/take-part", v=view)
 
 
 def _index_route(router: APIRouter, render: Render) -> None:
@@ -173,6 +187,10 @@ def _twin_routes(router: APIRouter) -> None:
     @router.get("/runs/{run_id}.json")
     def run_json(run_id: RunId) -> Response:
         return RedirectResponse(f"{API}/runs/{run_id}", status_code=307)
+
+    @router.get("/take-part.json")
+    def take_part_json() -> Response:
+        return RedirectResponse(f"{API}/take-part", status_code=307)
 
     @router.get("/submissions/{submission_id}.json")
     def submission_json(submission_id: Id) -> Response:

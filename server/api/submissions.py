@@ -43,6 +43,7 @@ async def post_submission(request: Request, state: StateDep, user: UserDep) -> J
             body.description,
             state.settings,
             utcnow(),
+            name=body.name,
         )
         with state.db.reader() as session:
             return read_models.submission_public(

@@ -58,4 +58,6 @@ class Submission(Base):
     track_version: Mapped[int]
     variant_sha256: Mapped[str] = mapped_column(String(64))
     description: Mapped[str] = mapped_column(Text)
+    # The human name the submitter gave ("Muon improvements"); None: none given (0010).
+    name: Mapped[str | None] = mapped_column(String(120))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from server.schemas.common import TrackRef
+from speedrun.names import MAX_NAME_CHARS, clean_name
 
 
 class SubmissionCreate(BaseModel):
@@ -15,11 +16,23 @@ class SubmissionCreate(BaseModel):
     version: int | None = Field(default=None, ge=1, le=1_000_000)
     source: str = Field(description="the variant's train_gpt.py")
     description: str = Field(default="", max_length=10_000)
+    name: str | None = Field(
+        default=None,
+        max_length=4 * MAX_NAME_CHARS,  # before trimming; `clean_name` has the rule
+        description=f'a human name the pages show ("Muon improvements"): trimmed, at most '
+        f"{MAX_NAME_CHARS} characters, no control or format characters; blank: none",
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _clean_name(cls, value: str | None) -> str | None:
+        return None if value is None else clean_name(value)
 
 
 class JobPublic(BaseModel):
     id: int
     kind: str  # submission | reverify
+    name: str | None = None  # the attempt's human name (what its record will show)
     state: str  # PENDING | RUNNING | FINISHED | FAILED
     track: TrackRef
     attempt_id: int
@@ -78,6 +91,7 @@ class SubmissionPublic(BaseModel):
     track: TrackRef
     attempt_id: int
     variant_sha256: str
+    name: str | None = None  # as this submission gave it (the attempt's may be older)
     description: str
     created_at: datetime
     job: JobPublic

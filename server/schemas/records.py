@@ -7,6 +7,7 @@ from datetime import datetime
 from pydantic import BaseModel, computed_field
 
 from server.schemas.common import SummaryPublic, TrackRef
+from server.schemas.compute import ConditionPublic, RecordComputePublic
 from server.schemas.history import ImportedPublic
 from server.schemas.runs import RunBrief
 from server.schemas.tracks import TrackPublic
@@ -23,6 +24,8 @@ class StatsPublic(BaseModel):
     p_value: float | None  # one-sided t-test: mean val loss < target
     qualifies: bool
     reason: str
+    machines: int = 1  # distinct machines the counted runs came from
+    test_unit: str = "run"  # "machine": the tests ran over per-machine means
 
 
 class AttemptPublic(BaseModel):
@@ -57,7 +60,16 @@ class VerificationPublic(BaseModel):
     runner: str | None
     job_id: int | None
     detail: str | None
+    cause: str | None = None  # "machine conditions": a slow drift on a machine in bad shape
+    conditions: list[ConditionPublic] = []  # as the server found them on the re-runs
     created_at: datetime
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def verdict(self) -> str:
+        """The outcome as the pages say it: "drifted: machine conditions" apart from a
+        plain "drifted" (a healthy machine: the code or the environment changed)."""
+        return f"{self.status}: {self.cause}" if self.cause else self.status
 
 
 class BeatPublic(BaseModel):
@@ -109,6 +121,8 @@ class RecordEntry(BaseModel):
     beat: BeatPublic
     hardware: HardwareUsed
     cost: CostPublic
+    compute: RecordComputePublic | None = None  # None: no counted run measured compute
+    machines: int = 0  # distinct machines of the counted runs (0: none known)
     evidence: EvidencePublic
     url: str
     source_url: str | None

@@ -8,6 +8,14 @@ from typing import Any
 from pydantic import BaseModel, computed_field
 
 from server.schemas.common import TrackRef
+from server.schemas.compute import (
+    CalibrationPublic,
+    ComputePublic,
+    ConditionPublic,
+    MachinePublic,
+    TelemetryPublic,
+    TelemetrySeries,
+)
 
 
 class AbPublic(BaseModel):
@@ -34,6 +42,9 @@ class RunBrief(BaseModel):
     hardware_class: str | None
     accelerator_count: int | None
     image_digest: str | None
+    machine: MachinePublic | None = None  # None: imported history (no fingerprint)
+    training_flops: float | None = None  # 3 x forward FLOPs/token x self-reported tokens
+    mfu: float | None = None
     ab: AbPublic | None
     started_at: datetime | None
     finished_at: datetime | None
@@ -71,6 +82,7 @@ class CurvePublic(BaseModel):
 class RunPublic(RunBrief):
     track: TrackRef
     variant_sha256: str
+    name: str | None = None  # the attempt's human name (its record's)
     exit_reason: str | None
     violations: list[str]  # the rules the run broke, as the server re-checked them
     not_counted: list[str]  # why this run does not count toward a record (empty: it does)
@@ -81,6 +93,13 @@ class RunPublic(RunBrief):
     manifest: dict[str, Any]
     curve: CurvePublic | None
     curve_error: str | None
+    compute: ComputePublic | None = None  # None: the runner measured no compute
+    calibration: CalibrationPublic | None = None
+    telemetry: TelemetryPublic | None = None
+    conditions: list[ConditionPublic] = []  # recomputed by the server from the summaries
+    telemetry_series: TelemetrySeries | None = (
+        None  # the run page's chart: telemetry.jsonl, thinned
+    )
 
 
 class IngestPublic(BaseModel):

@@ -40,3 +40,34 @@ class TrackPublic(BaseModel):
 class TracksPublic(BaseModel):
     data: list[TrackPublic]
     count: int
+
+
+class RuleLine(BaseModel):
+    label: str  # data | target | beat | hardware | model | limits | fails | held out
+    text: str
+
+
+class TrackRules(BaseModel):
+    """A track that takes submissions, each of its rules as `speedrun tracks` prints it."""
+
+    track: TrackPublic
+    rules: list[RuleLine]
+
+
+class Step(BaseModel):
+    what: str
+    command: str
+
+
+class TakePartPublic(BaseModel):
+    """How to enter (the "take part" page's twin): the open tracks' rules in full, the
+    harness contract in brief, the commands to try a variant and to submit it, and how a
+    submitter gets a token."""
+
+    tracks: list[TrackRules]
+    closed: list[str]  # tracks on show that take no runs: imported history, retired versions
+    contract: list[str]
+    try_locally: list[Step]
+    submit: list[Step]
+    token: str
+    page_url: str = "/take-part"

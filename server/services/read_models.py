@@ -12,16 +12,19 @@ from sqlalchemy.orm import Session
 from server.models import Attempt, Job, Record, Run, Submission, User
 from server.problems import NotFound
 from server.schemas.common import SummaryPublic, TrackRef
+from server.schemas.compute import MachinePublic
 from server.schemas.jobs import JobPublic, SubmissionPublic
 from server.schemas.records import AttemptPublic, StatsPublic
 from server.schemas.runs import AbPublic, RunBrief, RunPublic
 from server.schemas.tracks import HardwarePublic, RulesPublic, TrackPublic
-from server.services import catalog, run_logs, runners
+from server.services import catalog, compute, run_logs, runners
 from server.services.attempts import AttemptStats, attempt_runs, compute_stats, figures_of
 from server.services.blobs import get_blob
+from server.services.conditions import run_conditions
 from server.services.queue import runs_done
 from speedrun import stats
 from speedrun.bundle import read_bundle
+from speedrun.machine_id import machine_of
 from speedrun.tracks import Track
 
 API = "/api/v1"
@@ -74,7 +77,17 @@ def stats_public(st: AttemptStats) -> StatsPublic:
         p_value=st.p_value,
         qualifies=st.qualifies,
         reason=st.reason,
+        machines=st.machines,
+        test_unit=st.test_unit,
     )
+
+
+def machine_public(run: Run) -> MachinePublic | None:
+    """The machine a verified run ran on (imported history has no fingerprint to tell)."""
+    if run.origin != "verified":
+        return None
+    machine = machine_of(json.loads(run.manifest_json))
+    return MachinePublic(key=run.machine_key or machine.key, label=machine.label)
 
 
 def run_brief(run: Run, runner_names: dict[int, str]) -> RunBrief:
@@ -101,6 +114,9 @@ def run_brief(run: Run, runner_names: dict[int, str]) -> RunBrief:
         hardware_class=run.hardware_class,
         accelerator_count=run.accelerator_count,
         image_digest=run.image_digest,
+        machine=machine_public(run),
+        training_flops=run.training_flops,
+        mfu=run.mfu,
         ab=ab,
         started_at=run.started_at,
         finished_at=run.finished_at,
@@ -157,6 +173,7 @@ def run_public(session: Session, run: Run, curve: run_logs.Curve | None = None) 
         **brief.model_dump(exclude={"unsolicited", "page_url"}),
         track=TrackRef(id=run.track_id, version=run.track_version),
         variant_sha256=attempt.variant_sha256,
+        name=attempt.name,
         exit_reason=run.exit_reason,
         violations=run_violations(run),
         not_counted=figures_of(run).uncounted_reasons(),
@@ -167,6 +184,11 @@ def run_public(session: Session, run: Run, curve: run_logs.Curve | None = None) 
         manifest=manifest,
         curve=steps,
         curve_error=why_not,
+        compute=compute.compute_of(manifest),
+        calibration=compute.calibration_of(manifest),
+        telemetry=compute.telemetry_of(manifest),
+        conditions=run_conditions(manifest, run.run_id) if run.origin == "verified" else [],
+        telemetry_series=run_logs.telemetry(session, run),
     )
 
 
@@ -215,6 +237,7 @@ def job_public(session: Session, job: Job) -> JobPublic:
     return JobPublic(
         id=job.id,
         kind=job.kind,
+        name=session.get_one(Attempt, job.attempt_id).name,
         state=job.state,
         track=TrackRef(id=job.track_id, version=job.track_version),
         attempt_id=job.attempt_id,
@@ -242,6 +265,7 @@ def submission_public(session: Session, sub: Submission) -> SubmissionPublic:
         track=TrackRef(id=sub.track_id, version=sub.track_version),
         attempt_id=sub.attempt_id,
         variant_sha256=sub.variant_sha256,
+        name=sub.name,
         description=sub.description,
         created_at=sub.created_at,
         job=job_public(session, session.get_one(Job, sub.job_id)),

@@ -114,8 +114,11 @@ def create_submission(
     description: str,
     settings: Settings,
     now: datetime,
+    name: str | None = None,
 ) -> Submission:
-    """A resubmission of the same code on the same track joins the existing attempt and job."""
+    """A resubmission of the same code on the same track joins the existing attempt and job.
+    `name` (already `speedrun.names.clean_name`d) names the attempt, and so its record, when
+    the attempt is this submitter's (or no one's yet: an unsolicited upload made it)."""
     track = resolve_track(track_ref, version, settings)
     data = _check_source(source, description, settings)
     digest = sha256_hex(data)
@@ -130,9 +133,12 @@ def create_submission(
             source_sha256=digest,
             description=description,
             submitter_id=user.id,
+            name=name,
         )
         if attempt.submitter_id is None:
             attempt.submitter_id, attempt.description = user.id, description
+        if name is not None and attempt.submitter_id == user.id:
+            attempt.name = name
         job = _open_job(session, attempt.id) or _new_job(session, track, attempt.id, digest)
         submission = Submission(
             user_id=user.id,
@@ -142,6 +148,7 @@ def create_submission(
             track_version=track.version,
             variant_sha256=digest,
             description=description,
+            name=name,
             created_at=now,
         )
         session.add(submission)

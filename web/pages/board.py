@@ -18,6 +18,7 @@ from server.services.cache import PageCache
 from speedrun.tracks import Track
 from web.charts import ProgressPoint, duration_ticks, log_ticks, progression_svg
 from web.format import fmt_duration_s, fmt_steps
+from web.pages.compute import flops_chart
 
 MAIN_TRACK = "gpt2-124m-8xh100"
 PAGE_SIZE = 100
@@ -100,6 +101,9 @@ def _verification_badge(e: RecordEntry) -> Badge:
     if v.status == "reproduced":
         short = f" · {v.image_digest.removeprefix('sha256:')[:12]}" if v.image_digest else ""
         return Badge("reverified", f"re-verified {day}{short}", f"reproduced on {day}{image}")
+    if v.status == "drifted" and v.cause:
+        why = f"slower than the record's band on a machine with {v.cause}"
+        return Badge("drifted", f"{v.verdict} {day}", f"re-run on {day}{image} was {why}")
     if v.status == "drifted":
         return Badge("drifted", f"drifted {day}", f"re-run on {day}{image} did not reproduce")
     return Badge("failed", f"re-run failed {day}", f"re-run on {day}{image} failed")
@@ -149,6 +153,7 @@ class Board:
     pages: int
     price: Price
     chart: Markup
+    flops_chart: Markup  # time against training FLOPs (empty: no record measured compute)
     json_url: str
     page_url: str
 
@@ -219,6 +224,11 @@ def build_board(
         ("board-chart", track.key, chart_id),
         lambda: progression_chart(track, board_rows(session, cache, track, price), chart_id),
     )
+    flops = cache.get(
+        session,
+        ("board-flops", track.key, chart_id),
+        lambda: flops_chart(track, [r.e for r in rows], f"{chart_id}-flops"),
+    )
     chosen = [r for r in rows if matches(r.e, evidence)]
     pages = max(1, -(-len(chosen) // page_size))
     page = min(max(page, 1), pages)
@@ -236,6 +246,7 @@ def build_board(
         pages=pages,
         price=price,
         chart=chart,
+        flops_chart=flops,
         json_url=f"{api}&limit={page_size}&offset={start}",
         page_url=f"/tracks/{track.id}?version={track.version}",
     )

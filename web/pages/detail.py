@@ -34,10 +34,10 @@ from server.services.run_logs import LogExcerpt
 from speedrun.tracks import Track
 from web.charts import Series, lines_svg
 from web.format import fmt_duration_s, fmt_tokens
+from web.pages import budget
 from web.pages.board import MAIN_TRACK, Badge, Price, badges, price_for
+from web.pages.compute import RunMachine, run_machine
 from web.text import Diff, highlight_python, unified_diff
-
-MAX_DIFF_LINES = 5000
 
 
 @dataclass(frozen=True)
@@ -60,6 +60,9 @@ class Curves:
     tokens_chart: Markup
     finals: list[Final]  # in the order of the charts' series (colours s0..s7)
     errors: list[tuple[RunBrief, str]]
+    drawn: int = 0  # lines in each chart: every run with a curve
+    points_per_line: int = 0  # at most, after thinning (budget.thin); the JSON has them all
+    thinned: bool = False  # some line lost points to the thinning
 
 
 def _tokens_per_step(run: Run, track: Track) -> float:
@@ -81,49 +84,61 @@ def build_curves(
     runs: list[Run],
     track: Track,
     chart_id: str,
-    curves: dict[int, run_logs.Curve],
+    curves: dict[int, run_logs.ChartCurve],
 ) -> Curves:
     names = runners.runner_names(session)
     by_time: list[Series] = []
     by_tokens: list[Series] = []
     finals: list[Final] = []
     errors: list[tuple[RunBrief, str]] = []
+    k = budget.points_per_curve(sum(1 for r in runs if curves[r.id][0]))
     for run in runs:
         brief = read_models.run_brief(run, names)
-        curve, error = curves[run.id]
-        if curve is None or not any(p.val_loss is not None for p in curve.val):
+        all_val, error = curves[run.id]
+        if not all_val:
             errors.append((brief, error or "no val points in the log"))
             continue
         label, per_step = run_label(brief), _tokens_per_step(run, track)
-        val = [(p.step, p.val_loss, p.train_time_ms) for p in curve.val if p.val_loss is not None]
+        val = budget.thin_val(all_val, k)
         by_time.append(Series(label, tuple((t / 1000, v) for _, v, t in val if t is not None)))
         by_tokens.append(Series(label, tuple((s * per_step, v) for s, v, _ in val)))
         step, loss, ms = val[-1]
-        finals.append(Final(brief, label, None if ms is None else ms / 1000, loss, step, len(val)))
-    target = track.rules.target_val_loss
-    common: dict[str, Any] = {"y_label": "val loss", "target": target}
+        secs = None if ms is None else ms / 1000
+        finals.append(Final(brief, label, secs, loss, step, len(all_val)))
     n = len(by_time)
     return Curves(
-        time_chart=lines_svg(
+        *_charts(by_time, by_tokens, track.rules.target_val_loss, chart_id),
+        finals=finals[: budget.RUNS_LISTED],
+        errors=errors[: budget.RUNS_LISTED],
+        drawn=n,
+        points_per_line=k,
+        thinned=any(f.points > k for f in finals),
+    )
+
+
+def _charts(
+    by_time: list[Series], by_tokens: list[Series], target: float, chart_id: str
+) -> tuple[Markup, Markup]:
+    """The two charts of the same runs: against training time, and against tokens."""
+    n, desc = len(by_time), f"One line per run; the dashed line is the target {target}."
+    common: dict[str, Any] = {"y_label": "val loss", "target": target, "desc": desc}
+    return (
+        lines_svg(
             by_time,
             chart_id=f"{chart_id}-time",
             title=f"Val loss against training time, {n} runs",
-            desc=f"One line per run; the dashed line is the target {target}.",
             x_label="training time",
             x_format=fmt_duration_s,
             **common,
         ),
-        tokens_chart=lines_svg(
+        lines_svg(
             by_tokens,
             chart_id=f"{chart_id}-tokens",
             title=f"Val loss against training tokens, {n} runs",
-            desc=f"One line per run; the dashed line is the target {target}.",
             x_label="training tokens",
             x_format=fmt_tokens,
             **common,
         ),
-        finals=finals,
-        errors=errors,
     )
 
 
@@ -138,11 +153,14 @@ class RecordView:
     curves: Curves
     code: Markup | None
     code_lines: int
+    code_shown: int  # the lines shown (budget.CODE_BYTES); the rest is in the raw source
     diff: Diff | None
     diff_cut: bool
     log: LogExcerpt | None
     log_run: RunBrief | None
     reproduce: list[str]
+    runs_listed: int = budget.RUNS_LISTED  # rows of the runs table (the charts draw every run)
+    verifications_total: int = 0  # the record's re-runs; the page lists the latest few
 
 
 def _source(session: Session, attempt_id: int) -> str | None:
@@ -200,29 +218,35 @@ def record_view(session: Session, record_id: int, settings: Settings, base: str)
         previous = leaderboard.record_public(session, rec.previous_record_id)
     src = _source(session, rec.attempt_id)
     diff = _diff(previous, _source(session, previous.attempt_id) if previous else None, src)
-    cut = diff is not None and len(diff.lines) > MAX_DIFF_LINES
-    if diff is not None and cut:
-        diff = Diff(diff.lines[:MAX_DIFF_LINES], diff.added, diff.removed)
+    cut = False
+    if diff is not None:
+        diff, cut = budget.cut_diff(diff, budget.DIFF_BYTES)
     log, log_run = _first_log(session, runs)
+    if log is not None:  # the run's page has the longer excerpt, log.txt the whole log
+        log = budget.shorter_excerpt(log, budget.LOG_HEAD_BYTES, budget.LOG_TAIL_BYTES)
+    code, code_shown = (
+        (None, 0) if src is None else budget.cut_lines(highlight_python(src), budget.CODE_BYTES)
+    )
     price = price_for(track, settings)
     names = runners.runner_names(session)
+    shown = rec.verifications[-budget.VERIFICATIONS_LISTED :]
     return RecordView(
-        record=rec,
+        record=rec.model_copy(update={"verifications": shown}),
         track=track,
         badges=badges(rec),
         price=price,
         cost=price.cost(rec.cost.accelerator_hours),
         previous=previous,
-        curves=build_curves(
-            session, runs, track, "curves", run_logs.curves(session, runs, train=False)
-        ),
-        code=highlight_python(src) if src is not None else None,
+        curves=build_curves(session, runs, track, "curves", run_logs.chart_curves(session, runs)),
+        code=code,
         code_lines=src.count("\n") + 1 if src else 0,
+        code_shown=code_shown,
         diff=diff,
         diff_cut=cut,
         log=log,
         log_run=read_models.run_brief(log_run, names) if log_run else None,
         reproduce=reproduce_commands(rec, track, runs, base),
+        verifications_total=len(rec.verifications),
     )
 
 
@@ -233,6 +257,7 @@ class RunView:
     curves: Curves
     log: LogExcerpt | None
     fingerprint: list[tuple[str, list[tuple[str, str]]]]
+    machine: RunMachine  # compute, calibration, conditions and the telemetry chart
 
 
 def _fingerprint(manifest: dict[str, Any]) -> list[tuple[str, list[tuple[str, str]]]]:
@@ -259,9 +284,12 @@ def run_view(session: Session, run_id: str) -> RunView:
     return RunView(
         run=public,
         track=track,
-        curves=build_curves(session, [run], track, "run", curves),
+        curves=build_curves(
+            session, [run], track, "run", {run.id: run_logs.chart_curve(curves[run.id])}
+        ),
         log=run_logs.excerpt(session, run),
         fingerprint=_fingerprint(public.manifest),
+        machine=run_machine(public),
     )
 
 
