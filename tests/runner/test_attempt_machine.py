@@ -171,9 +171,12 @@ def test_cpu_hogs_beside_an_attempt_show_in_its_telemetry(
         "--out", str(tmp_path), "--key", str(runner_key), "--data-dir", str(smoke_data_dir),
         "--quiet",
     )  # fmt: skip
-    assert code == 0, err
+    # The hogs may cost the run its rules on a crowded host (exit 1: a signed bundle of a run
+    # that did not complete); its telemetry is what this test reads, and it is there either way.
+    assert code in (0, 1), err
     (path,) = bundles(tmp_path)
     m = check_bundle(path, Path(str(runner_key) + ".pub"))
+    print(f"\nexit {m['exit']}")
     tele, cal = m["telemetry"], m["fingerprint"]["hardware"]["calibration"]
     cpu = tele["cpu"]
     print(f"\nhogs {cpu_hogs}: calibration {cal['matmul_flops_per_s']:.3g} FLOP/s "
@@ -185,4 +188,6 @@ def test_cpu_hogs_beside_an_attempt_show_in_its_telemetry(
     # the container's own cgroup was found and read (its throttling is what it is)
     assert tele["cgroup"] is not None and "cpu.stat" in tele["cgroup"]
     assert cpu["throttled_share"] is not None and cpu["throttled_usec"] is not None
-    assert m["compute"]["mfu"] is not None and m["sandbox"]["kind"] == "container"
+    assert m["sandbox"]["kind"] == "container"
+    if m["exit"]["status"] == "completed":
+        assert m["compute"]["mfu"] is not None

@@ -111,7 +111,14 @@ def test_run_pages_of_real_runs(site, browser, real_bundles):
     tiny = site.uploads["tiny"][0]["run"]
     browser.get(f"{site.base}/runs/{tiny['run_id']}")
     assert tiny["run_id"] in browser.find_element(By.TAG_NAME, "h1").text
-    assert len(browser.find_elements(By.CSS_SELECTOR, "svg.chart.lines polyline")) == 2
+    # The loss chart (its section) holds the run's two curves; the telemetry chart of the
+    # machine section draws load, busy and steal from the bundle's telemetry.jsonl.
+    curves = browser.find_element(By.CSS_SELECTOR, "section[aria-labelledby=h-curves]")
+    assert len(curves.find_elements(By.CSS_SELECTOR, "svg.chart.lines polyline")) == 2
+    telemetry = browser.find_element(By.CSS_SELECTOR, "[data-field=telemetry]")
+    assert "load" in telemetry.text
+    charts = browser.find_elements(By.CSS_SELECTOR, "svg.chart.lines polyline")
+    assert len(charts) == 2 + 3, "the telemetry chart's three lines"
     assert "torch" in browser.find_element(By.ID, "h-fp").find_element(By.XPATH, "..").text
     screenshot(browser, "run-cpu-tiny")
     log = httpx.get(f"{site.base}/runs/{tiny['run_id']}/log.txt")
