@@ -180,7 +180,8 @@ class Machine:
                            (`hardware.count`), per host CPU, above `load_per_cpu`
                            (speedrun.machine.extra_load)
         cpu_throttled      share of samples where the container's cgroup was throttled
-                           above `cpu_throttled_share`
+                           above `cpu_throttled_share`, and its throttled time above
+                           `cpu_throttled_time_share` of the sampled time
         gpu_throttled      share of samples with an active power/thermal/slowdown throttle
                            reason above `gpu_throttled_share`
     """
@@ -191,6 +192,7 @@ class Machine:
     steal_share: Share = 0.05
     load_per_cpu: Rate = 1.0
     cpu_throttled_share: Share = 0.10
+    cpu_throttled_time_share: Share = 0.02
     gpu_throttled_share: Share = 0.10
 
 

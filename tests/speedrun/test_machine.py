@@ -198,3 +198,19 @@ def test_a_gpu_calibration_is_judged_against_its_models_reference() -> None:
 def test_calibration_below_needs_a_reference() -> None:
     assert not calibration_below({"matmul_flops_per_s": 1.0}, None, 0.5)
     assert calibration_below({"matmul_flops_per_s": 1.0}, REF, 0.5)
+
+
+def test_brief_throttling_in_many_samples_is_no_condition() -> None:
+    # A quiet make-demo run on cpu-tiny (2026-12-02): throttled in 30% of its 95 samples,
+    # 0.039 s in all -- a quota equal to the host's cores clips bursts now and then.
+    quiet = {"telemetry__samples": 95, "telemetry__interval_s": 1.0}
+    m = manifest(**quiet, telemetry__cpu__throttled_share=0.3011)
+    m["telemetry"]["cpu"]["throttled_usec"] = 38_523
+    assert machine_conditions(m) == []
+    # the same share of samples with 10 s of the 95 spent throttled is a condition
+    m["telemetry"]["cpu"]["throttled_usec"] = 10_000_000
+    assert machine_conditions(m) == ["cpu_throttled"]
+    # a hostile or missing duration leaves the share of samples to decide
+    m["telemetry"]["cpu"]["throttled_usec"] = 38_523
+    m["telemetry"]["interval_s"] = float("nan")
+    assert machine_conditions(m) == ["cpu_throttled"]
