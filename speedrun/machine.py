@@ -30,15 +30,15 @@ def machine_conditions(raw_manifest: Mapping[str, Any]) -> list[str]:
     thresholds (the defaults when the track is unknown)."""
     track = manifest_track(raw_manifest.get("track"))
     machine = track.machine if track is not None else Machine()
-    hardware = _mapping(_mapping(raw_manifest.get("fingerprint")).get("hardware"))
-    calibration = _mapping(hardware.get("calibration"))
+    hardware = as_mapping(as_mapping(raw_manifest.get("fingerprint")).get("hardware"))
+    calibration = as_mapping(hardware.get("calibration"))
     found: set[str] = set()
     if calibration:
         reference = reference_for(machine, device_name(hardware, calibration))
         if calibration_below(calibration, reference, machine.calibration_tolerance):
             found.add(BELOW_CALIBRATION)
     own = track.hardware.count if track is not None else 0
-    found.update(telemetry_conditions(_mapping(raw_manifest.get("telemetry")), machine, own))
+    found.update(telemetry_conditions(as_mapping(raw_manifest.get("telemetry")), machine, own))
     return [c for c in CONDITIONS if c in found]
 
 
@@ -48,8 +48,8 @@ def telemetry_conditions(
     """The CPU and GPU conditions of a telemetry summary (its `cpu` and `gpu` blocks);
     `own_processes` are the attempt's (one per accelerator or CPU process), not competition."""
     found = []
-    cpu, gpu = _mapping(telemetry.get("cpu")), _mapping(telemetry.get("gpu"))
-    cpus = _number(cpu.get("cpus"))
+    cpu, gpu = as_mapping(telemetry.get("cpu")), as_mapping(telemetry.get("gpu"))
+    cpus = finite_number(cpu.get("cpus"))
     if _above(cpu.get("mean_steal_share"), machine.steal_share):
         found.append(CPU_STEAL)
     if cpus and cpus > 0 and extra_load(cpu, own_processes) / cpus > machine.load_per_cpu:
@@ -66,8 +66,8 @@ def telemetry_conditions(
 def extra_load(cpu: Mapping[str, Any], own_processes: int) -> float:
     """Runnable tasks beyond the attempt's own: the larger of the mean 1-minute load (slow to
     follow a short run) and the mean instantaneous runnable count less the sampler itself."""
-    load = _number(cpu.get("mean_load1")) or 0.0
-    running = _number(cpu.get("mean_running"))
+    load = finite_number(cpu.get("mean_load1")) or 0.0
+    running = finite_number(cpu.get("mean_running"))
     if running is not None:
         load = max(load, running - 1)
     return max(0.0, load - own_processes)
@@ -84,7 +84,7 @@ def calibration_below(
         (calibration.get("memory_bytes_per_s"), reference.memory_bytes_per_s),
     )
     for measured, expected in pairs:
-        value = _number(measured)
+        value = finite_number(measured)
         if value is not None and value < (1 - tolerance) * expected:
             return True
     return False
@@ -115,7 +115,7 @@ def track_machine(track: Any) -> Machine:
 
 def manifest_track(track: Any) -> Track | None:
     """The track a manifest names ({"id", "version"}), or None when unknown or malformed."""
-    ref = _mapping(track)
+    ref = as_mapping(track)
     track_id, version = ref.get("id"), ref.get("version")
     if not isinstance(track_id, str) or not isinstance(version, int) or isinstance(version, bool):
         return None
@@ -130,24 +130,29 @@ def _brief(telemetry: Mapping[str, Any], cpu: Mapping[str, Any], bar: float) -> 
     whose quota equals the host's cores is throttled for a few ms now and then in many
     samples (a quiet cpu-tiny run: 30% of samples, 0.04 s in 95 s); that is no machine
     condition. Unknown figures are not brief: the share of samples decides alone."""
-    usec = _number(cpu.get("throttled_usec"))
-    samples, interval = _number(telemetry.get("samples")), _number(telemetry.get("interval_s"))
+    usec = finite_number(cpu.get("throttled_usec"))
+    samples, interval = (
+        finite_number(telemetry.get("samples")),
+        finite_number(telemetry.get("interval_s")),
+    )
     if usec is None or not samples or not interval or samples <= 0 or interval <= 0:
         return False
     return usec / 1e6 / (samples * interval) <= bar
 
 
 def _above(value: Any, threshold: float) -> bool:
-    number = _number(value)
+    number = finite_number(value)
     return number is not None and number > threshold
 
 
-def _number(value: Any) -> float | None:
-    """A finite int or float (never a bool); None for anything else."""
+def finite_number(value: Any) -> float | None:
+    """A finite int or float (never a bool); None for anything else. The one reading of a
+    manifest's figures (the server's compute and telemetry read models use it too)."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     return float(value) if math.isfinite(value) else None
 
 
-def _mapping(value: Any) -> Mapping[str, Any]:
+def as_mapping(value: Any) -> Mapping[str, Any]:
+    """`value` if it is a mapping, else an empty one (a malformed block reads as absent)."""
     return value if isinstance(value, Mapping) else {}

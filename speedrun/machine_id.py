@@ -18,6 +18,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from speedrun.machine import as_mapping
+
 KEY_PREFIX = "m-"
 MAX_LABEL = 80  # a host name is free text in the fingerprint: the label stays short
 
@@ -26,10 +28,6 @@ MAX_LABEL = 80  # a host name is free text in the fingerprint: the label stays s
 class Machine:
     key: str  # "m-" and 16 hex digits: what statistics group by and the JSON carries
     label: str  # for people: the host (or the runner key) and the accelerators
-
-
-def _mapping(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
 
 
 def _text(value: Any) -> str | None:
@@ -44,7 +42,7 @@ def _gpu_ids(hardware: Mapping[str, Any]) -> list[str]:
         return []
     found = []
     for gpu in gpus:
-        gpu = _mapping(gpu)
+        gpu = as_mapping(gpu)
         ident = _text(gpu.get("uuid")) or _text(gpu.get("serial"))
         if ident is not None:
             found.append(ident)
@@ -53,8 +51,8 @@ def _gpu_ids(hardware: Mapping[str, Any]) -> list[str]:
 
 def machine_of(manifest: Mapping[str, Any]) -> Machine:
     """The machine a manifest's run ran on (any mapping: missing parts are skipped)."""
-    runner = _mapping(manifest.get("runner"))
-    hardware = _mapping(_mapping(manifest.get("fingerprint")).get("hardware"))
+    runner = as_mapping(manifest.get("runner"))
+    hardware = as_mapping(as_mapping(manifest.get("fingerprint")).get("hardware"))
     key_id = _text(runner.get("key_id")) or ""
     host = _text(hardware.get("host")) or _text(runner.get("host"))
     gpus = _gpu_ids(hardware)

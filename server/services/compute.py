@@ -10,11 +10,11 @@ schema said anything about them.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any
 
 from server.schemas.compute import CalibrationPublic, ComputePublic, TelemetryPublic
+from speedrun.machine import as_mapping, finite_number
 
 MAX_TEXT = 500  # the schema's limit on peak_source and flops_method
 MAX_FIGURE = 1e30  # FLOPs, FLOP/s, B/s: some 10^4 x the largest training run ever reported
@@ -40,22 +40,11 @@ GPU_FIGURES = (
 )
 
 
-def block(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
-
-
-def number(value: Any) -> float | None:
-    """A finite number, or None (booleans are not numbers here)."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value) if math.isfinite(value) else None
-
-
 def figure(value: Any) -> float | None:
     """A rate, count or share in [0, MAX_FIGURE], or None: a signed manifest may still carry
     1e308, and a sum of two such (a record's mean) is infinite, which no JSON answer or
     chart axis holds."""
-    n = number(value)
+    n = finite_number(value)
     return n if n is not None and 0 <= n <= MAX_FIGURE else None
 
 
@@ -64,7 +53,7 @@ def text(value: Any, limit: int = MAX_TEXT) -> str | None:
 
 
 def _count(value: Any) -> int | None:
-    n = number(value)
+    n = finite_number(value)
     return int(n) if n is not None and n.is_integer() and n >= 0 else None
 
 
@@ -102,11 +91,11 @@ def compute_columns(manifest: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def calibration_of(manifest: Mapping[str, Any]) -> CalibrationPublic | None:
-    hardware = block(block(manifest.get("fingerprint")).get("hardware"))
+    hardware = as_mapping(as_mapping(manifest.get("fingerprint")).get("hardware"))
     cal = hardware.get("calibration")
     if not isinstance(cal, Mapping):
         return None
-    ref = block(cal.get("reference"))
+    ref = as_mapping(cal.get("reference"))
     return CalibrationPublic(
         device=text(cal.get("device")),
         matmul_flops_per_s=figure(cal.get("matmul_flops_per_s")),
@@ -114,7 +103,7 @@ def calibration_of(manifest: Mapping[str, Any]) -> CalibrationPublic | None:
         seconds=figure(cal.get("seconds")),
         reference_matmul_flops_per_s=figure(ref.get("matmul_flops_per_s")),
         reference_memory_bytes_per_s=figure(ref.get("memory_bytes_per_s")),
-        tolerance=number(cal.get("tolerance")),
+        tolerance=finite_number(cal.get("tolerance")),
         below_reference=_flag(cal.get("below_reference")),
     )
 
@@ -122,7 +111,7 @@ def calibration_of(manifest: Mapping[str, Any]) -> CalibrationPublic | None:
 def _gpu_summary(gpu: Any) -> dict[str, float | str | None] | None:
     if not isinstance(gpu, Mapping):
         return None
-    out: dict[str, float | str | None] = {k: number(gpu.get(k)) for k in GPU_FIGURES}
+    out: dict[str, float | str | None] = {k: finite_number(gpu.get(k)) for k in GPU_FIGURES}
     reasons = gpu.get("reasons")
     if isinstance(reasons, list):
         out["reasons"] = ", ".join(t for r in reasons[:20] if (t := text(r, 60))) or None
@@ -133,12 +122,12 @@ def telemetry_of(manifest: Mapping[str, Any]) -> TelemetryPublic | None:
     t = manifest.get("telemetry")
     if not isinstance(t, Mapping):
         return None
-    cpu = block(t.get("cpu"))
+    cpu = as_mapping(t.get("cpu"))
     listed = t.get("conditions")
     return TelemetryPublic(
         samples=_count(t.get("samples")),
-        interval_s=number(t.get("interval_s")),
-        cpu={k: number(cpu.get(k)) for k in CPU_FIGURES},
+        interval_s=finite_number(t.get("interval_s")),
+        cpu={k: finite_number(cpu.get(k)) for k in CPU_FIGURES},
         gpu=_gpu_summary(t.get("gpu")),
         conditions=[c for x in listed[:20] if (c := text(x, 60))]
         if isinstance(listed, list)

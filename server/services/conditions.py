@@ -13,8 +13,14 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from server.schemas.compute import ConditionPublic
-from server.services.compute import block, calibration_of, telemetry_of
-from speedrun.machine import device_name, machine_conditions, reference_for, track_machine
+from server.services.compute import calibration_of, telemetry_of
+from speedrun.machine import (
+    as_mapping,
+    device_name,
+    machine_conditions,
+    reference_for,
+    track_machine,
+)
 
 LABELS = {
     "below_calibration": "machine below its calibration",
@@ -49,8 +55,8 @@ def _calibration(manifest: Mapping[str, Any]) -> tuple[Figures, str]:
     if cal is None:
         return {}, "no calibration figures"
     machine = track_machine(manifest.get("track"))
-    hardware = block(block(manifest.get("fingerprint")).get("hardware"))
-    ref = reference_for(machine, device_name(hardware, block(hardware.get("calibration"))))
+    hardware = as_mapping(as_mapping(manifest.get("fingerprint")).get("hardware"))
+    ref = reference_for(machine, device_name(hardware, as_mapping(hardware.get("calibration"))))
     ref_matmul = ref.matmul_flops_per_s if ref else None
     ref_memory = ref.memory_bytes_per_s if ref else None
     figures: Figures = {

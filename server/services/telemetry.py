@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from server.schemas.compute import TelemetryPoint, TelemetrySeries
-from server.services.compute import number
+from speedrun.machine import finite_number
 
 MEMBER = "telemetry.jsonl"
 MAX_SAMPLES = 20_000  # lines looked at; the runner keeps at most 1,800 (runner.telemetry)
@@ -64,7 +64,7 @@ def _lines_from(data: bytes, pos: int) -> int:
 
 def _within(value: Any, high: float) -> float | None:
     """A number in [0, high], or None."""
-    found = number(value)
+    found = finite_number(value)
     return found if found is not None and 0 <= found <= high else None
 
 

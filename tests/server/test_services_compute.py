@@ -10,10 +10,10 @@ from server.services.compute import (
     calibration_of,
     compute_columns,
     compute_of,
-    number,
     telemetry_of,
     text,
 )
+from speedrun.machine import finite_number as number
 
 
 def test_numbers_and_text_are_read_strictly() -> None:
