@@ -28,6 +28,7 @@ def train_spec(
     mounts = [variant, Mount(ws.ctl, f"{CONTAINER_ROOT}/ctl"), out]
     out_dir = visible(ctx, out)
     env = {"SPEEDRUN_SEED": str(req.seed), "PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1"}
+    env["PYTHONPATH"] = _site_path(ctx, ws)
     if ctx.backend.name == "docker":
         env["HOME"] = "/tmp"
     config_json: bytes | None = None
@@ -62,6 +63,14 @@ def train_spec(
         output_bytes=track.limits.output_bytes,
     )
     return spec, config_json
+
+
+def _site_path(ctx: SessionContext, ws: Workspace) -> str:
+    """The control folder first, for its sitecustomize (runner.stdio_site: whole lines from
+    every rank); a local interpreter keeps the path it was given after it."""
+    ctl = ctx.backend.visible_path(f"{CONTAINER_ROOT}/ctl", ws.ctl)
+    inherited = os.environ.get("PYTHONPATH", "") if ctx.backend.name == "local" else ""
+    return os.pathsep.join(p for p in (ctl, inherited) if p)
 
 
 def _cpus(track: Track) -> float | None:

@@ -5,6 +5,7 @@ An attempt's workspace (a fresh temporary directory, removed afterwards):
     variant/<name>.py   a copy of the variant: what is hashed is exactly what runs
     ctl/config.json     the harness configuration (SPEEDRUN_CONFIG)
     ctl/events          the event FIFO (SPEEDRUN_EVENTS)
+    ctl/sitecustomize.py  whole output lines from every rank (runner.stdio_site)
     data/               mounted at /speedrun/data, the train shards and dev tail bind-mounted
                         into it: 0700 and the runner's until the variant's first warmup_end,
                         so no warmup can read training data (the container's user cannot
@@ -26,6 +27,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from runner import stdio_site
 from speedrun.data import shards
 from speedrun.errors import DataError
 from speedrun.tracks import Track
@@ -72,6 +74,7 @@ class Workspace:
         ws.data.mkdir(mode=0o700)
         ws.data.chmod(0o700)  # whatever the umask: locked until warmup_end
         ws.variant.write_bytes(variant_source)
+        stdio_site.install(ws.ctl)  # first on the variant's PYTHONPATH (runner.attempt_specs)
         ws.variant.chmod(0o444)
         os.mkfifo(ws.fifo, 0o600)
         for writable in (ws.out, ws.eval_out):

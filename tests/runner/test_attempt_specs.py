@@ -7,6 +7,7 @@ its own output. Both run with the track's bounds."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +57,7 @@ def test_a_harness_training_sees_its_shards_and_config_but_not_the_scored_slice(
     assert [m.source for m in spec.mounts if not m.read_only] == [ws.out]
     assert spec.env[CONFIG_ENV] == str(ws.config) and spec.env[EVENTS_ENV] == str(ws.fifo)
     assert spec.env["SPEEDRUN_SEED"] == "7" and "HOME" not in spec.env  # local backend
+    assert spec.env["PYTHONPATH"].split(os.pathsep)[0] == str(ws.ctl)  # runner.stdio_site
     assert spec.argv[1:4] == ["-m", "torch.distributed.run", "--standalone"]
     assert spec.argv[4] == f"--nproc_per_node={track.launcher.nproc_per_node}"
     assert spec.argv[-1] == str(ws.variant)

@@ -224,6 +224,7 @@ def test_sandbox_properties_seen_from_inside(
         "HOSTNAME",
         "LANG",
         "PYTHONDONTWRITEBYTECODE",
+        "PYTHONPATH",  # the read-only control folder, for runner.stdio_site
         "PYTHONUNBUFFERED",
         "SPEEDRUN_CONFIG",
         "SPEEDRUN_EVENTS",

@@ -29,6 +29,8 @@ def test_an_attempt_workspace_is_laid_out_and_locked(tmp_path: Path) -> None:
         assert mode(ws.variant) == 0o444
         assert stat.S_ISFIFO(ws.fifo.stat().st_mode)
         assert ws.config == ws.ctl / "config.json"
+        site = ws.ctl / "sitecustomize.py"  # runner.stdio_site, read-only to the variant
+        assert "def whole_lines" in site.read_text() and mode(site) == 0o444
         assert mode(ws.data) == 0o700
         assert ws.out.is_dir() and ws.eval_out.is_dir() and ws.eval_model.is_dir()
         point = ws.mount_point("train_000001.bin")
