@@ -80,6 +80,13 @@ class Settings(BaseSettings):
     publish_interval_s: float = Field(default=2.0, gt=0)
     public_url: str | None = None
 
+    def site_url(self, request_base: str) -> str:
+        """The site's address in links and commands readers copy: `public_url` when set, so
+        that a request's Host header cannot choose it, else the address the request came to;
+        always ending in `/`."""
+        base = self.public_url or request_base
+        return base if base.endswith("/") else base + "/"
+
 
 def normalize_db_url(value: str) -> str:
     """A SQLAlchemy URL as given (plain `postgresql://` gets the installed psycopg 3 driver),

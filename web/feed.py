@@ -6,7 +6,8 @@ Built with ElementTree, which escapes every text and attribute; names and descri
 submitters' text, so characters XML 1.0 cannot carry at all (control characters, lone
 surrogates) are dropped first. Entry ids are `urn:uuid:` names derived from the site and the
 record, so they stay the same from one build to the next; links are absolute, on the base
-URL the feed was asked for (the live server's, or the snapshot's `--base-url`).
+URL of the site (its `public_url` when set, else the one the feed was asked at; the
+snapshot's `--base-url`).
 """
 
 from __future__ import annotations
@@ -137,5 +138,5 @@ def add_feed_route(router: APIRouter) -> None:
         """The track's records as an Atom feed, newest first (every version)."""
         latest = catalog.track(track)  # TrackError: 404
         entries = feed_entries(session, state.cache, latest.id)
-        body = render_feed(latest, entries, str(request.base_url))
+        body = render_feed(latest, entries, state.settings.site_url(str(request.base_url)))
         return Response(body, media_type=MEDIA_TYPE)

@@ -68,7 +68,7 @@ def _take_part_route(router: APIRouter, render: Render) -> None:
 
     @router.get("/take-part")
     def take_part_page(request: Request, state: StateDep) -> Response:
-        view = participation.take_part(state.settings.public_url or str(request.base_url))
+        view = participation.take_part(state.settings.site_url(str(request.base_url)))
         return render(request, "take_part.html", f"{API}/take-part", v=view)
 
 
@@ -146,7 +146,9 @@ def _detail_routes(router: APIRouter, render: Render) -> None:
     def record_page(
         request: Request, session: SessionDep, state: StateDep, record_id: Id
     ) -> Response:
-        view = detail.record_view(session, record_id, state.settings, str(request.base_url))
+        view = detail.record_view(
+            session, record_id, state.settings, state.settings.site_url(str(request.base_url))
+        )
         return render(request, "record.html", f"{API}/records/{record_id}", v=view)
 
     @router.get("/runs/{run_id}/log.txt")

@@ -15,4 +15,4 @@ router = APIRouter(tags=["tracks"])
 @router.get("/take-part")
 def take_part_json(request: Request, state: StateDep) -> TakePartPublic:
     """The commands name this server by its public URL (the setting), else as it was reached."""
-    return take_part(state.settings.public_url or str(request.base_url))
+    return take_part(state.settings.site_url(str(request.base_url)))

@@ -52,3 +52,10 @@ def test_bad_environment_values_are_refused_naming_the_setting(
         load_settings()
     assert [e["loc"] for e in err.value.errors()] == [(field,)]
     assert field in str(err.value)
+
+
+def test_the_site_url_is_the_public_one_when_set() -> None:
+    assert load_settings(public_url="https://speedrun.example").site_url(
+        "http://evil.example/"
+    ) == ("https://speedrun.example/")
+    assert load_settings().site_url("http://127.0.0.1:8000/") == "http://127.0.0.1:8000/"

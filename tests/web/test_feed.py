@@ -76,3 +76,18 @@ def test_feed_covers_every_version_and_the_track_page_links_it(tmp_path):
     assert '<link rel="alternate" type="application/atom+xml"' in page
     assert 'href="/tracks/cpu-tiny/records.atom"' in page
     assert site.client.get("/tracks/no-such-track/records.atom").status_code == 404
+
+
+def test_a_host_header_cannot_choose_the_links_readers_copy(tmp_path):
+    # Record pages print `curl <site>/api/v1/attempts/N/source` and the feed links entries:
+    # with the public address set, a request's Host header (a cache-poisoning lever) is ignored.
+    site = small_site(tmp_path, public_url="https://speedrun.example")
+    record = site.record("print('a')\n", 3000.0)
+    evil = {"host": "evil.example"}
+    page = site.client.get(f"/records/{record}", headers=evil).text
+    assert "curl -fsSL https://speedrun.example/api/v1/attempts/" in page
+    feed = site.client.get("/tracks/cpu-tiny/records.atom", headers=evil).text
+    assert "https://speedrun.example/records/" in feed
+    assert "evil.example" not in page and "evil.example" not in feed
+    take_part = site.client.get("/take-part", headers=evil).text
+    assert "https://speedrun.example/" in take_part and "evil.example" not in take_part

@@ -50,6 +50,8 @@ def test_urls_map_to_files(url, kind, path):
         "/.publish-state.json",  # the publisher's own
         "/tracks/x?a=/etc/passwd",  # a query no file name can hold
         "/tracks/x?" + "a" * 600,
+        "/?x=" + "A" * 240,  # `index@x=AAA...html` would pass a file name's 255 bytes
+        "/tracks/" + "%F0%9F%98%80" * 60,  # 60 characters, 240 bytes once decoded
         "/runs/ab12/log.txt?download=1",  # a file whose URL a static host cannot tell apart
     ],
 )

@@ -70,3 +70,24 @@ def test_same_site_keeps_the_site_and_drops_the_rest():
         "https://site.test/records/1",  # another scheme is another origin
     ):
         assert links.same_site(off, page, BASE) is None, off
+
+
+def test_links_people_wrote_are_not_followed():
+    # web.text.linkify marks every URL of a description nofollow; so do imported README links
+    page = """
+    <a href="/records/1">ours</a>
+    <p>see <a href="/?x=AAAA" rel="nofollow noopener noreferrer">/?x=AAAA</a> and
+    <a rel="NOFOLLOW" href="/api/v1/runs/ab/bundle?x=1">b</a></p>
+    <img src="/static/logo.svg" alt="">
+    """
+    assert list(links.html_links(page)) == ["/records/1", "/static/logo.svg"]
+
+
+def test_a_feeds_links_are_its_link_elements_not_its_text():
+    # ElementTree leaves `"` as it is in text: an entry's summary can read like an attribute
+    feed = """<?xml version='1.0' encoding='utf-8'?>
+    <feed xmlns="http://www.w3.org/2005/Atom"><link rel="self" href="http://site.test/f.atom" />
+    <entry><link rel="alternate" type="text/html" href="http://site.test/records/2" />
+    <summary>pwned href="/?q=BBBB" src="/x" &lt;a href="/?q=CCCC"&gt;</summary></entry></feed>
+    """
+    assert list(links.feed_links(feed)) == ["http://site.test/f.atom", "http://site.test/records/2"]

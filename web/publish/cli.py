@@ -27,7 +27,10 @@ def run_publish(args: argparse.Namespace) -> int:
     base = site.base_url(settings, args.base_url)
     site.check_database(settings)
     out = folder.prepare(Path(args.out))
-    app = create_app(settings.model_copy(update={"publish_dir": None}), apply_migrations=False)
+    app = create_app(
+        settings.model_copy(update={"publish_dir": None, "public_url": base}),
+        apply_migrations=False,
+    )
     with site.open_site(app, base) as live:
         signature = site.signature(settings, base)
         if args.incremental:

@@ -71,6 +71,11 @@ class Crawler:
         if url in self.provided:
             self.writer.link(layout.file_for(url, "application/octet-stream"), self.provided[url])
             return []
+        try:
+            layout.split(url)  # before the fetch: a URL no file can hold costs nothing
+        except layout.LayoutError as exc:
+            self.report.failures.append((url, str(exc)))
+            return []
         answer = self.client.get(url, follow_redirects=False)
         if answer.status_code != 200:
             self.report.failures.append((url, f"HTTP {answer.status_code}"))
@@ -79,10 +84,10 @@ class Crawler:
         body, found = self._links(url, content_type, answer)
         try:
             rel = layout.file_for(url, content_type)
-        except layout.LayoutError as exc:
+            self.writer.write(rel, body, compress=compressible(content_type))
+        except (layout.LayoutError, OSError) as exc:  # OSError: a name the disk refuses
             self.report.failures.append((url, str(exc)))
             return []
-        self.writer.write(rel, body, compress=compressible(content_type))
         self.report.answers += 1
         return [u for u in (links.same_site(f, url, self.base) for f in found) if u]
 
@@ -95,7 +100,7 @@ class Crawler:
         if kind == "application/json":
             return answer.content, list(links.json_links(answer.text))
         if kind == "application/atom+xml":
-            return answer.content, list(links.html_links(answer.text))
+            return answer.content, list(links.feed_links(answer.text))
         return answer.content, []
 
     def _asset(self, ref: str) -> str:

@@ -22,8 +22,11 @@ from pathlib import PurePosixPath
 from urllib.parse import unquote, urlsplit
 
 QUERY_MARK = "@"
-SAFE_QUERY = re.compile(r"^[A-Za-z0-9_.~=&%+,-]{1,512}$")
+# A file name holds at most 255 bytes: `index@` + query + `.html` must fit, and so must a
+# decoded path segment (in UTF-8, a character may take four).
+SAFE_QUERY = re.compile(r"^[A-Za-z0-9_.~=&%+,-]{1,200}$")
 SAFE_SEGMENT = re.compile(r"^[^\x00-\x1f/\\]{1,200}$")
+MAX_NAME_BYTES = 200
 # Names with these extensions are files in their own right (assets, logs, data, feeds).
 FILE_EXTENSIONS = frozenset(
     {"css", "js", "svg", "txt", "json", "atom", "xml", "parquet", "gz", "md", "html", "ico", "png"}
@@ -43,7 +46,8 @@ def split(url: str) -> tuple[list[str], str]:
     if segments and segments[-1] == "":
         segments.pop()  # "/" and "/tracks/x/" name a folder's index
     for s in segments:
-        if s in ("", ".", "..") or s.startswith(".") or not SAFE_SEGMENT.match(s):
+        bad = s in ("", ".", "..") or s.startswith(".") or not SAFE_SEGMENT.match(s)
+        if bad or len(s.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES:
             raise LayoutError(f"path segment {s!r} of {url!r} cannot be a file name")
     if parts.query and not SAFE_QUERY.match(parts.query):
         raise LayoutError(f"query of {url!r} cannot be part of a file name")

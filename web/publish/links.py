@@ -4,6 +4,12 @@ serialized in document order as a browser submits them), and the `*url` fields o
 answer. Only our own templates and answers are read, so attributes are double-quoted; values
 are HTML-unescaped, fragments dropped, absolute URLs on the site's own origin made paths,
 and everything off the site ignored.
+
+Links people wrote (a description's URLs, which `web.text.linkify` marks `rel="nofollow"`)
+are never followed, as a search engine's crawler would not: a submitter could otherwise
+point the crawl at any same-site URL, with a query no file name can hold or at a 64 MB
+bundle. An Atom feed's links are its `<link>` elements only, never text that happens to
+read like an attribute.
 """
 
 from __future__ import annotations
@@ -16,7 +22,8 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlencode, urljoin, urlsplit
 
-ATTRIBUTE = re.compile(r'\s(?:href|src)="([^"]*)"')
+TAG = re.compile(r"<[a-zA-Z][^>]*>")
+FEED_LINK = re.compile(r"<link\b[^>]*>")
 FORM = re.compile(r"<form\b([^>]*)>(.*?)</form>", re.DOTALL | re.IGNORECASE)
 CONTROL = re.compile(r"<input\b([^>]*)>|<select\b([^>]*)>(.*?)</select>", re.DOTALL)
 OPTION = re.compile(r"<option\b([^>]*)>", re.IGNORECASE)
@@ -42,11 +49,28 @@ def same_site(link: str, page_url: str, base: str) -> str | None:
 
 
 def html_links(text: str) -> Iterator[str]:
-    """Every href/src value, then every URL a GET form can submit."""
-    for match in ATTRIBUTE.finditer(text):
-        yield html.unescape(match.group(1))
+    """Every href/src value of a tag not marked nofollow, then every URL a GET form can
+    submit."""
+    for tag in TAG.finditer(text):
+        yield from _tag_links(tag.group(0))
     for attrs, body in FORM.findall(text):
         yield from form_urls(_attrs(attrs), body)
+
+
+def feed_links(text: str) -> Iterator[str]:
+    """The href of every `<link>` element of an Atom document (its text has `<` escaped, so
+    no entry's words can open an element)."""
+    for tag in FEED_LINK.finditer(text):
+        yield from _tag_links(tag.group(0))
+
+
+def _tag_links(tag: str) -> Iterator[str]:
+    attrs = _attrs(tag)
+    if "nofollow" in attrs.get("rel", "").lower().split():
+        return
+    for name in ("href", "src"):
+        if name in attrs:
+            yield attrs[name]
 
 
 def _attrs(text: str) -> dict[str, str]:

@@ -103,7 +103,7 @@ def _follow(writer: SnapshotWriter, scope: Scope) -> Callable[[str], bool]:
     def follow(url: str) -> bool:
         try:
             return scope(url) or not any(writer.exists(c) for c in layout.candidates(url))
-        except layout.LayoutError:
+        except (layout.LayoutError, OSError):
             return True  # the crawl reports why it cannot be stored
 
     return follow
