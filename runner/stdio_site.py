@@ -9,11 +9,15 @@ newline, and lines from different ranks no longer mix.
 
 The runner copies this file's source into the workspace's read-only control folder and puts
 that folder first on the variant's PYTHONPATH; the variant can undo it, which costs it only
-the readability of its own log.
+the readability of its own log. A `sitecustomize` it hides (an image's, a virtualenv's) still
+runs, after it.
 """
 
 from __future__ import annotations
 
+import importlib.machinery
+import importlib.util
+import os
 import sys
 from pathlib import Path
 
@@ -29,6 +33,15 @@ def whole_lines() -> None:
             reconfigure(line_buffering=True, write_through=False)
 
 
+def run_hidden(own_folder: str) -> None:
+    """Run the next `sitecustomize` on sys.path after `own_folder`'s, which this one hides."""
+    own = os.path.realpath(own_folder)
+    rest = [p for p in sys.path if os.path.realpath(p or os.curdir) != own]
+    spec = importlib.machinery.PathFinder.find_spec("sitecustomize", rest)
+    if spec is not None and spec.loader is not None:
+        spec.loader.exec_module(importlib.util.module_from_spec(spec))
+
+
 def install(folder: Path) -> Path:
     """Write this module as `sitecustomize.py` into folder, readable by the sandbox."""
     target = folder / SITE_MODULE
@@ -39,3 +52,4 @@ def install(folder: Path) -> Path:
 
 if __name__ == "sitecustomize":
     whole_lines()
+    run_hidden(os.path.dirname(os.path.abspath(__file__)))

@@ -61,3 +61,15 @@ def test_install_writes_a_read_only_sitecustomize_that_python_runs(tmp_path: Pat
 def test_install_into_a_missing_folder_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
         install(tmp_path / "absent")
+
+
+def test_a_sitecustomize_it_hides_still_runs(tmp_path: Path) -> None:
+    ours, theirs = tmp_path / "ours", tmp_path / "theirs"
+    ours.mkdir(), theirs.mkdir()
+    install(ours)
+    (theirs / SITE_MODULE).write_text("import builtins\nbuiltins.IMAGE_SITE = 'ran'\n")
+    probe = "import builtins, sys; print(builtins.IMAGE_SITE, sys.stderr.line_buffering)"
+    path = os.pathsep.join([str(ours), str(theirs)])
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": path}
+    out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True)
+    assert out.stdout.split() == ["ran", "True"], out.stderr
