@@ -61,6 +61,7 @@ def start_service(folder: Path, *, timeout_s: float = 60.0) -> PodmanService:
     proc = subprocess.Popen(
         ["podman", "system", "service", "--time=0", f"unix://{sock}"],
         env=podman_env(),
+        cwd=folder,  # conmon leaves files (an `oom` mark) in its working folder: not the caller's
         stdin=subprocess.DEVNULL,
         stdout=log,
         stderr=subprocess.STDOUT,

@@ -96,7 +96,8 @@ use_docker() {
   command -v podman >/dev/null || return 1
   export CONTAINERS_CONF=${CONTAINERS_CONF:-$ROOT/docker/podman/containers.conf}
   STEP="podman's Docker-API service"
-  start_bg podman podman system service --time=0 "unix://$DEMO_DIR/podman.sock"
+  # in the demo folder: conmon leaves files (an `oom` mark) in its working folder
+  (cd "$DEMO_DIR" && start_bg podman podman system service --time=0 "unix://$DEMO_DIR/podman.sock")
   export DOCKER_HOST="unix://$DEMO_DIR/podman.sock"
   wait_for "podman's API" 60 "$BIN/python" -c \
     "import docker; docker.DockerClient(base_url='$DOCKER_HOST').ping()" || return 1

@@ -53,3 +53,19 @@ def test_stopping_ends_the_process_and_removes_the_socket(tmp_path: Path) -> Non
     service.stop()
     assert proc.returncode is not None and not sock.exists()
     service.stop()  # twice is harmless
+
+
+def test_the_service_runs_in_its_own_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # conmon leaves an `oom` mark in its working folder when a container runs out of memory:
+    # it used to land in whatever folder the caller was in (a repository checkout)
+    fake = tmp_path / "bin" / "podman"
+    fake.parent.mkdir()
+    fake.write_text(f"#!/bin/sh\npwd > {tmp_path / 'cwd.txt'}\nexit 125\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", str(fake.parent))
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(EngineError):
+        start_service(tmp_path / "svc", timeout_s=10)
+    assert (tmp_path / "cwd.txt").read_text().strip() == str(tmp_path / "svc")
