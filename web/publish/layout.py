@@ -22,10 +22,10 @@ from pathlib import PurePosixPath
 from urllib.parse import unquote, urlsplit
 
 QUERY_MARK = "@"
+SAFE_QUERY = re.compile(r"^[A-Za-z0-9_.~=&%+,-]+$")
+SAFE_SEGMENT = re.compile(r"^[^\x00-\x1f/\\]+$")
 # A file name holds at most 255 bytes: `index@` + query + `.html` must fit, and so must a
 # decoded path segment (in UTF-8, a character may take four).
-SAFE_QUERY = re.compile(r"^[A-Za-z0-9_.~=&%+,-]{1,200}$")
-SAFE_SEGMENT = re.compile(r"^[^\x00-\x1f/\\]{1,200}$")
 MAX_NAME_BYTES = 200
 # Names with these extensions are files in their own right (assets, logs, data, feeds).
 FILE_EXTENSIONS = frozenset(
@@ -47,11 +47,15 @@ def split(url: str) -> tuple[list[str], str]:
         segments.pop()  # "/" and "/tracks/x/" name a folder's index
     for s in segments:
         bad = s in ("", ".", "..") or s.startswith(".") or not SAFE_SEGMENT.match(s)
-        if bad or len(s.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES:
+        if bad or not _fits(s):
             raise LayoutError(f"path segment {s!r} of {url!r} cannot be a file name")
-    if parts.query and not SAFE_QUERY.match(parts.query):
+    if parts.query and not (SAFE_QUERY.match(parts.query) and _fits(parts.query)):
         raise LayoutError(f"query of {url!r} cannot be part of a file name")
     return segments, parts.query
+
+
+def _fits(part: str) -> bool:
+    return len(part.encode("utf-8", "surrogatepass")) <= MAX_NAME_BYTES
 
 
 def is_file_name(segment: str) -> bool:

@@ -47,7 +47,7 @@ class Site:
 
 def base_url(settings: Settings, given: str | None = None) -> str:
     """The site's address as readers see it: given, `public_url`, else http://HOST:PORT/."""
-    url = given or settings.public_url or f"http://{settings.host}:{settings.port}/"
+    url = given or settings.site_url(f"http://{settings.host}:{settings.port}/")
     if not url.startswith(("http://", "https://")):
         raise PublishError(f"--base-url {url}: an http:// or https:// address is needed")
     return url.rstrip("/") + "/"
